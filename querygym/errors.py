@@ -1,0 +1,68 @@
+"""One hierarchy for the programmer's mistakes.
+
+The agent's mistakes never raise: they become error observations.  Everything
+a caller of the library can get wrong raises a subclass of :class:`QueryGymError`
+that also subclasses the matching builtin, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class QueryGymError(Exception):
+    """Base class of every exception querygym raises on purpose."""
+
+
+class CatalogError(ValueError, QueryGymError):
+    """The action catalog (``actions.yaml``) is malformed or inconsistent with the code."""
+
+
+class InvalidActionError(ValueError, QueryGymError):
+    """An action could not be parsed or validated.
+
+    Inside the environment this never escapes: it becomes an error observation.
+    It is raised only by library functions called directly with a bad action.
+    """
+
+    def __init__(self, message: str, *, expected: str | None = None):
+        super().__init__(message)
+        self.expected = expected
+
+
+class PlanError(ValueError, QueryGymError):
+    """An operation's parameters do not fit its input tables (missing column, unknown table, ...)."""
+
+
+class ExecutionError(RuntimeError, QueryGymError):
+    """The database engine rejected or failed a query."""
+
+
+class QueryTimeoutError(TimeoutError, ExecutionError):
+    """A query ran past its time limit and was stopped."""
+
+
+class ReadOnlyViolation(PermissionError, QueryGymError):
+    """Something tried to write to a database, attach a file or load an extension."""
+
+
+class UnknownDialectError(LookupError, QueryGymError):
+    """No dialect is registered under the requested name."""
+
+
+class DatasetError(ValueError, QueryGymError):
+    """A dataset file is not in the format it claims, or refers to something missing."""
+
+
+class TaskError(RuntimeError, QueryGymError):
+    """A task cannot be played: its gold SQL fails or its database is missing."""
+
+    def __init__(self, task_id: object, reason: str):
+        super().__init__(f"task {task_id!r}: {reason}")
+        self.task_id = task_id
+        self.reason = reason
+
+
+class UnknownTaskError(KeyError, QueryGymError):
+    """No task with the requested id exists in the task set."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the whole message
+        return str(self.args[0]) if self.args else ""
