@@ -66,3 +66,7 @@ class UnknownTaskError(KeyError, QueryGymError):
 
     def __str__(self) -> str:  # KeyError would print the repr of the whole message
         return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgumentError(ValueError, QueryGymError):
+    """A library function was called with an argument it cannot accept."""
