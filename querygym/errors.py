@@ -70,3 +70,7 @@ class UnknownTaskError(KeyError, QueryGymError):
 
 class InvalidArgumentError(ValueError, QueryGymError):
     """A library function was called with an argument it cannot accept."""
+
+
+class DatabaseNotFoundError(FileNotFoundError, QueryGymError):
+    """A database file or URL points at nothing."""

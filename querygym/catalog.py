@@ -1,0 +1,470 @@
+"""The action catalog: loading ``actions.yaml``, parsing agent text into actions, rendering help.
+
+``actions.yaml`` is the only place where an action's name, group, parameters, description
+and examples are written.  This module turns it into typed, immutable objects, checks it
+strictly (unknown keys, unknown parameter types and actions without a handler fail at
+load time) and renders every piece of help text from it.
+
+>>> cat = catalog()
+>>> len(cat.group("exploration")), len(cat.group("operation"))
+(12, 8)
+>>> action = cat.parse('I will filter. Action: ["perform_filter", "T_1", "T_1.year = 2021"]')
+>>> action.name, action["conditions"]
+('perform_filter', 'T_1.year = 2021')
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from querygym.errors import CatalogError, InvalidActionError
+
+PARAM_TYPES = frozenset(
+    {
+        "table",
+        "column",
+        "columns",
+        "condition",
+        "ordering",
+        "limit",
+        "group_by",
+        "table_list",
+        "condition_list",
+        "join_type_list",
+        "set_quantifier",
+    }
+)
+LIST_PARAM_TYPES = frozenset({"table_list", "condition_list", "join_type_list"})
+
+_TOP_KEYS = {"version", "settings", "groups", "actions"}
+_GROUP_KEYS = {"title", "description"}
+_ACTION_KEYS = {"group", "description", "params", "examples", "cost"}
+_PARAM_KEYS = {"name", "type", "description", "required"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    description: str
+    required: bool = True
+
+    @property
+    def placeholder(self) -> str:
+        return f"<{self.name}>" if self.required else f"[{self.name}]"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One entry of the catalog."""
+
+    name: str
+    group: str
+    description: str
+    params: tuple[Param, ...]
+    examples: tuple[str, ...] = ()
+    cost: float = 0.0
+
+    @property
+    def min_args(self) -> int:
+        return sum(p.required for p in self.params)
+
+    @property
+    def usage(self) -> str:
+        return "Action: " + json.dumps([self.name] + [p.placeholder for p in self.params])
+
+    def signature(self) -> str:
+        """The action with its parameter names, for error messages."""
+        return json.dumps([self.name] + [p.placeholder for p in self.params])
+
+
+@dataclass(frozen=True)
+class Action:
+    """A parsed action: its spec and its arguments by parameter name (only those given)."""
+
+    spec: ActionSpec
+    args: Mapping[str, Any]
+    text: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def group(self) -> str:
+        return self.spec.group
+
+    def __getitem__(self, param: str) -> Any:
+        return self.args[param]
+
+    def get(self, param: str, default: Any = None) -> Any:
+        return self.args.get(param, default)
+
+    def to_list(self) -> list[Any]:
+        """The action in the paper's list form, ``[name, arg, ...]``."""
+        return [self.name] + [self.args[p.name] for p in self.spec.params if p.name in self.args]
+
+    def __str__(self) -> str:
+        return json.dumps(self.to_list(), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    title: str
+    description: str
+
+
+class Catalog:
+    """The validated action catalog. Obtain it with :func:`catalog`."""
+
+    def __init__(self, version: int, settings: Mapping[str, Any], groups: tuple[Group, ...],
+                 actions: tuple[ActionSpec, ...]):
+        self.version = version
+        self.settings = dict(settings)
+        self.groups = {g.name: g for g in groups}
+        self._actions = {a.name: a for a in actions}
+
+    def __iter__(self) -> Iterator[ActionSpec]:
+        return iter(self._actions.values())
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def __getitem__(self, name: str) -> ActionSpec:
+        try:
+            return self._actions[name]
+        except KeyError:
+            raise InvalidActionError(_unknown_action_message(name, self._actions)) from None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._actions)
+
+    def group(self, name: str) -> tuple[ActionSpec, ...]:
+        return tuple(a for a in self._actions.values() if a.group == name)
+
+    # ------------------------------------------------------------------ rendering
+    def describe(self, spec: ActionSpec) -> str:
+        return spec.description.format(**self.settings).strip()
+
+    def render_action(self, spec: ActionSpec) -> str:
+        lines = [f"{spec.name}: {self.describe(spec)}", f"  usage: {spec.usage}"]
+        for p in spec.params:
+            opt = "" if p.required else " (optional)"
+            lines.append(f"    {p.name}{opt}: {p.description}")
+        for i, ex in enumerate(spec.examples, 1):
+            lines.append(f"  example {i}: {ex}")
+        return "\n".join(lines)
+
+    def render_group(self, group: str) -> str:
+        g = self.groups[group]
+        body = "\n".join(self.render_action(a) for a in self.group(group))
+        return f"{g.title}: {g.description.strip()}\n\n{body}"
+
+    def render_help(self) -> str:
+        """The whole catalog as text: the agent prompt's action section and ``querygym actions``."""
+        return "\n\n".join(self.render_group(g) for g in self.groups)
+
+    # ------------------------------------------------------------------ parsing
+    def parse(self, text: Any) -> Action:
+        """Parse agent text into an :class:`Action`.
+
+        Accepted forms: ``Action: ["name", arg, ...]`` (the paper's), a bare JSON list, a JSON
+        object ``{"action": name, "args": [...]}``, and any of these embedded in prose or a
+        code fence.  When a reply holds several, the one after the last ``Action:`` wins, else
+        the last one found.  Single-quoted (Python-style) lists are accepted too.
+
+        Raises :class:`InvalidActionError` saying what was expected; the environment turns it
+        into an error observation.
+        """
+        if isinstance(text, (list, tuple)):
+            return self._from_list(list(text), json.dumps(list(text), ensure_ascii=False))
+        if isinstance(text, Mapping):
+            return self._from_list(_object_to_list(dict(text)), json.dumps(dict(text), ensure_ascii=False))
+        if not isinstance(text, str):
+            raise InvalidActionError(
+                f"An action must be text, got {type(text).__name__}.", expected=self._expected())
+        candidates = _extract_candidates(text)
+        if not candidates:
+            raise InvalidActionError(
+                "No action found in the text. Write the action as a JSON list whose first "
+                "element is the action name.", expected=self._expected())
+        # Prefer candidates naming a known action; report the best error otherwise.
+        known = [c for c in candidates if c and isinstance(c[0], str) and c[0].strip() in self._actions]
+        chosen = known[-1] if known else candidates[-1]
+        return self._from_list(chosen, text)
+
+    def _expected(self) -> str:
+        return 'Action: ["<action name>", "<parameter>", ...], for example Action: ["get_tables"]'
+
+    def _from_list(self, items: list[Any], text: str) -> Action:
+        if not items:
+            raise InvalidActionError("The action list is empty.", expected=self._expected())
+        name = items[0]
+        if not isinstance(name, str):
+            raise InvalidActionError(
+                f"The first element must be the action name as a string, got {name!r}.",
+                expected=self._expected())
+        name = name.strip()
+        if name not in self._actions:
+            raise InvalidActionError(_unknown_action_message(name, self._actions),
+                                     expected=self._expected())
+        spec = self._actions[name]
+        values = items[1:]
+        if len(values) < spec.min_args or len(values) > len(spec.params):
+            want = (f"{spec.min_args}" if spec.min_args == len(spec.params)
+                    else f"{spec.min_args} to {len(spec.params)}")
+            raise InvalidActionError(
+                f"{name} takes {want} parameter(s), got {len(values)}. Usage: {spec.usage}",
+                expected=spec.usage)
+        args: dict[str, Any] = {}
+        for param, value in zip(spec.params, values):
+            args[param.name] = _coerce(spec, param, value)
+        # Trailing optional parameters given as "" or null mean "omitted".
+        for param in spec.params:
+            if not param.required and param.name in args and args[param.name] in ("", None):
+                del args[param.name]
+        return Action(spec, args, text)
+
+
+def _coerce(spec: ActionSpec, param: Param, value: Any) -> Any:
+    if param.type in LIST_PARAM_TYPES:
+        if isinstance(value, str):
+            # A lone string where a list is expected: a two-table join written without brackets.
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int, float)) or v is None
+                                                          for v in value):
+            raise InvalidActionError(
+                f"Parameter {param.name} of {spec.name} must be a list of strings, got {value!r}. "
+                f"Usage: {spec.usage}", expected=spec.usage)
+        return tuple("" if v is None else str(v) for v in value)
+    if value is None:
+        if param.required:
+            raise InvalidActionError(f"Parameter {param.name} of {spec.name} is required. "
+                                     f"Usage: {spec.usage}", expected=spec.usage)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidActionError(
+            f"Parameter {param.name} of {spec.name} must be a string, got {value!r}. Usage: {spec.usage}",
+            expected=spec.usage)
+    return str(value)
+
+
+def _object_to_list(obj: dict[str, Any]) -> list[Any]:
+    name = obj.get("action", obj.get("name"))
+    args = obj.get("args", obj.get("arguments", obj.get("params", obj.get("parameters", []))))
+    if isinstance(args, Mapping):
+        raise InvalidActionError(
+            'In the object form, "args" must be a list in parameter order, e.g. '
+            '{"action": "get_columns", "args": ["T_0"]}.')
+    if not isinstance(args, (list, tuple)):
+        args = [args]
+    return [name, *args]
+
+
+_FENCE = re.compile(r"```(?:json|python)?\s*(.*?)```", re.S)
+_ACTION_MARK = re.compile(r"action\s*:", re.I)
+
+
+def _extract_candidates(text: str) -> list[list[Any]]:
+    """Every JSON (or Python-literal) list or action object found in ``text``, in order.
+
+    When the text has an ``Action:`` marker, only what follows the last marker counts.
+    """
+    marks = list(_ACTION_MARK.finditer(text))
+    if marks:
+        tail = text[marks[-1].end():]
+        found = _scan(tail)
+        if found:
+            return found[:1]
+    fenced = [m.group(1) for m in _FENCE.finditer(text)]
+    found = []
+    for block in fenced or [text]:
+        found.extend(_scan(block))
+    return found
+
+
+def _scan(text: str) -> list[list[Any]]:
+    decoder = json.JSONDecoder()
+    out: list[list[Any]] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "[{":
+            value, end = _decode_at(decoder, text, i)
+            if value is not None:
+                if isinstance(value, dict):
+                    if "action" in value or "name" in value:
+                        try:
+                            out.append(_object_to_list(value))
+                        except InvalidActionError:
+                            pass
+                elif value and isinstance(value, list) and isinstance(value[0], str):
+                    out.append(value)
+                i = end
+                continue
+        i += 1
+    return out
+
+
+def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+    try:
+        return decoder.raw_decode(text, start)
+    except ValueError:
+        pass
+    end = _matching_bracket(text, start)
+    if end is None:
+        return None, start + 1
+    try:
+        value = ast.literal_eval(text[start:end + 1])
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None, start + 1
+    if isinstance(value, tuple):
+        value = list(value)
+    return value, end + 1
+
+
+def _matching_bracket(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at ``start``, skipping quoted strings."""
+    pairs = {"[": "]", "{": "}"}
+    stack = [pairs[text[start]]]
+    quote = None
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in pairs:
+            stack.append(pairs[ch])
+        elif ch in "]}":
+            if ch != stack.pop():
+                return None
+            if not stack:
+                return i
+        i += 1
+    return None
+
+
+def _unknown_action_message(name: Any, actions: Mapping[str, ActionSpec]) -> str:
+    close = difflib.get_close_matches(str(name), list(actions), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"Unknown action {name!r}.{hint} Available actions: {', '.join(actions)}."
+
+
+# ---------------------------------------------------------------------- loading
+def load_catalog(source: str | None = None, *, check_handlers: bool = True) -> Catalog:
+    """Load and validate a catalog from YAML text (the packaged ``actions.yaml`` by default).
+
+    >>> load_catalog("version: 1\\nactions: {x: {group: nope}}", check_handlers=False)
+    Traceback (most recent call last):
+    ...
+    querygym.errors.CatalogError: action 'x': unknown group 'nope'; groups: (none)
+    """
+    if source is None:
+        source = resources.files("querygym").joinpath("actions.yaml").read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"actions.yaml is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogError("actions.yaml must be a mapping with 'version', 'groups' and 'actions'")
+    _no_unknown(data, _TOP_KEYS, "the catalog")
+    settings = data.get("settings") or {}
+    groups = []
+    for gname, g in (data.get("groups") or {}).items():
+        if not isinstance(g, dict):
+            raise CatalogError(f"group {gname!r} must be a mapping")
+        _no_unknown(g, _GROUP_KEYS, f"group {gname!r}")
+        groups.append(Group(gname, str(g.get("title", gname)), str(g.get("description", ""))))
+    group_names = {g.name for g in groups}
+    actions = []
+    for aname, a in (data.get("actions") or {}).items():
+        where = f"action {aname!r}"
+        if not isinstance(a, dict):
+            raise CatalogError(f"{where} must be a mapping")
+        _no_unknown(a, _ACTION_KEYS, where)
+        if a.get("group") not in group_names:
+            raise CatalogError(f"{where}: unknown group {a.get('group')!r}; groups: "
+                               f"{', '.join(sorted(group_names)) or '(none)'}")
+        if not a.get("description"):
+            raise CatalogError(f"{where}: missing description")
+        params = []
+        seen_optional = False
+        for p in a.get("params") or []:
+            if not isinstance(p, dict):
+                raise CatalogError(f"{where}: each parameter must be a mapping")
+            _no_unknown(p, _PARAM_KEYS, f"{where} parameter")
+            if p.get("type") not in PARAM_TYPES:
+                raise CatalogError(f"{where}: parameter {p.get('name')!r} has unknown type "
+                                   f"{p.get('type')!r}; known: {', '.join(sorted(PARAM_TYPES))}")
+            required = bool(p.get("required", True))
+            if required and seen_optional:
+                raise CatalogError(f"{where}: required parameter {p['name']!r} follows an optional one")
+            seen_optional |= not required
+            params.append(Param(str(p["name"]), p["type"], str(p.get("description", "")), required))
+        examples = tuple(str(e).strip() for e in a.get("examples") or [])
+        for ex in examples:
+            try:
+                json.loads(ex)
+            except ValueError as exc:
+                raise CatalogError(f"{where}: example is not a JSON list: {ex!r} ({exc})") from None
+        actions.append(ActionSpec(aname, a["group"], str(a["description"]).strip(), tuple(params),
+                                  examples, float(a.get("cost", 0.0))))
+    cat = Catalog(int(data.get("version", 1)), settings, tuple(groups), tuple(actions))
+    for spec in cat:
+        try:
+            cat.describe(spec)
+        except (KeyError, IndexError) as exc:
+            raise CatalogError(f"action {spec.name!r}: description uses unknown setting {exc}") from None
+    if check_handlers:
+        _check_handlers(cat)
+    return cat
+
+
+def _no_unknown(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(mapping) - allowed
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                           f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _check_handlers(cat: Catalog) -> None:
+    from querygym.episode import handler_names
+
+    handled = handler_names()
+    missing = [a.name for a in cat if a.name not in handled]
+    if missing:
+        raise CatalogError(f"no handler for action(s) {', '.join(missing)} in actions.yaml")
+    orphans = sorted(set(handled) - set(cat.names))
+    if orphans:
+        raise CatalogError(f"handler(s) for {', '.join(orphans)} have no entry in actions.yaml")
+
+
+@functools.lru_cache(maxsize=None)
+def catalog() -> Catalog:
+    """The packaged action catalog, loaded and validated once.
+
+    >>> catalog()["perform_join"].min_args
+    3
+    """
+    return load_catalog()

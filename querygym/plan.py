@@ -1,0 +1,142 @@
+"""The plan graph: base tables and intermediate tables (CTEs) linked by the operations that made them.
+
+Nodes ``T_0, T_1, …`` are immutable :class:`PlanNode` objects kept in a networkx ``DiGraph``
+with an edge from every input (a base table or an earlier node) to the node built from it.
+The graph knows nothing of SQL dialects: each node holds the operation's sqlglot AST, which
+refers to its inputs by name, and the dialect compiles a node and its ancestors into one
+``WITH`` statement.
+
+>>> import sqlglot
+>>> g = PlanGraph()
+>>> body = sqlglot.parse_one("SELECT name FROM singer")
+>>> node = g.add(g.new_node("perform_projection", ("singer", "name"), ("singer",), body,
+...                          (Column("name", "TEXT"),)))
+>>> node.id, g.newest.id, sorted(g.graph.predecessors("T_0"))
+('T_0', 'T_0', ['table:singer'])
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import networkx as nx
+from sqlglot import exp
+
+from querygym.errors import PlanError
+from querygym.schema import Column, find_named
+
+NODE_ID = re.compile(r"^T_(\d+)$", re.I)
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One intermediate table.
+
+    ``expression`` is the body of the CTE; ``schema`` its output columns.  ``ordering`` is the
+    row order the node guarantees, written over its own output columns, when it can be;
+    ``ordered`` is true when the body itself ends in an ORDER BY (the compiled statement then
+    uses the body as its main query so the order reaches the caller).
+    """
+
+    id: str
+    operation: str
+    params: tuple[Any, ...]
+    inputs: tuple[str, ...]
+    expression: exp.Query = field(compare=False, repr=False)
+    schema: tuple[Column, ...]
+    ordered: bool = False
+    ordering: tuple[exp.Ordered, ...] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def index(self) -> int:
+        return int(self.id[2:])
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.schema)
+
+    def column(self, name: str) -> Column | None:
+        return find_named(self.schema, name)
+
+
+class PlanGraph:
+    """The growing plan of one episode."""
+
+    def __init__(self) -> None:
+        self.graph = nx.DiGraph()
+        self._nodes: list[PlanNode] = []
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __contains__(self, node_id: object) -> bool:
+        return isinstance(node_id, str) and self.get(node_id) is not None
+
+    @property
+    def next_id(self) -> str:
+        return f"T_{len(self._nodes)}"
+
+    @property
+    def newest(self) -> PlanNode | None:
+        return self._nodes[-1] if self._nodes else None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self._nodes)
+
+    def get(self, node_id: str) -> PlanNode | None:
+        m = NODE_ID.match(node_id.strip())
+        if not m:
+            return None
+        i = int(m.group(1))
+        return self._nodes[i] if i < len(self._nodes) else None
+
+    def node(self, node_id: str) -> PlanNode:
+        found = self.get(node_id)
+        if found is None:
+            existing = ", ".join(self.ids) or "none yet"
+            raise PlanError(f"Unknown intermediate table {node_id!r}. Existing: {existing}.")
+        return found
+
+    def new_node(self, operation: str, params: tuple[Any, ...], inputs: Iterable[str],
+                 expression: exp.Query, schema: tuple[Column, ...], *, ordered: bool = False,
+                 ordering: tuple[exp.Ordered, ...] | None = None) -> PlanNode:
+        """A node with the next free id, not yet added (so a failing operation changes nothing)."""
+        return PlanNode(self.next_id, operation, tuple(params), tuple(inputs), expression, schema,
+                        ordered, ordering)
+
+    def add(self, node: PlanNode) -> PlanNode:
+        if node.id != self.next_id:
+            raise PlanError(f"node {node.id} cannot be added: the next id is {self.next_id}")
+        self._nodes.append(node)
+        self.graph.add_node(node.id, kind="cte", node=node)
+        for source in node.inputs:
+            if self.get(source) is None:
+                self.graph.add_node(f"table:{source}", kind="table", name=source)
+                self.graph.add_edge(f"table:{source}", node.id)
+            else:
+                self.graph.add_edge(source, node.id)
+        return node
+
+    def lineage(self, node: PlanNode) -> list[PlanNode]:
+        """The intermediate tables ``node`` depends on, oldest first (``node`` excluded)."""
+        needed: set[str] = set()
+        stack = [i for i in node.inputs if self.get(i) is not None]
+        while stack:
+            nid = stack.pop()
+            if nid in needed:
+                continue
+            needed.add(nid)
+            stack.extend(i for i in self.node(nid).inputs if self.get(i) is not None)
+        return sorted((self.node(n) for n in needed), key=lambda n: n.index)
+
+    def copy(self) -> "PlanGraph":
+        other = PlanGraph()
+        for n in self._nodes:
+            other.add(n)
+        return other
