@@ -38,7 +38,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-__all__ = ["SEED", "DB_ID", "build", "build_tables_json", "main"]
+__all__ = ["SEED", "DB_ID", "build", "build_tables_json", "format_tables_json", "generate", "main"]
 
 SEED = 20240611
 DB_ID = "enterprise"
@@ -509,6 +509,7 @@ def build_tables_json(db_path) -> list[dict]:
             for row in con.execute(f"PRAGMA foreign_key_list({table})").fetchall():
                 _id, _seq, ref_table, from_col, to_col = row[:5]
                 foreign_keys.append([index[(table, from_col)], index[(ref_table, to_col)]])
+        foreign_keys.sort()
     finally:
         con.close()
     return [{
@@ -523,6 +524,36 @@ def build_tables_json(db_path) -> list[dict]:
     }]
 
 
+def format_tables_json(tables: list[dict]) -> str:
+    """Render ``tables.json`` with one list element per line (readable, diff-friendly).
+
+    >>> print(format_tables_json([{"db_id": "x", "primary_keys": [1, [2, 3]]}]))
+    [
+      {
+        "db_id": "x",
+        "primary_keys": [
+          1,
+          [2, 3]
+        ]
+      }
+    ]
+    """
+    out = ["["]
+    for i, db in enumerate(tables):
+        out.append("  {")
+        items = list(db.items())
+        for j, (key, value) in enumerate(items):
+            comma = "," if j < len(items) - 1 else ""
+            if isinstance(value, list) and value:
+                body = ",\n".join("      " + json.dumps(x) for x in value)
+                out.append(f"    {json.dumps(key)}: [\n{body}\n    ]{comma}")
+            else:
+                out.append(f"    {json.dumps(key)}: {json.dumps(value)}{comma}")
+        out.append("  }" + ("," if i < len(tables) - 1 else ""))
+    out.append("]")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m querygym.data.build_enterprise",
@@ -533,7 +564,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     db_path = build(args.out / DB_ID / f"{DB_ID}.sqlite")
     tables_path = args.out / DB_ID / "tables.json"
-    tables_path.write_text(json.dumps(build_tables_json(db_path), indent=2) + "\n",
+    tables_path.write_text(format_tables_json(build_tables_json(db_path)) + "\n",
                            encoding="utf-8")
     print(f"wrote {db_path} ({db_path.stat().st_size} bytes) and {tables_path}")
     return 0
