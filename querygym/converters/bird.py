@@ -1,0 +1,128 @@
+"""BIRD format: ``[{question_id, db_id, question, evidence, SQL, difficulty}, ...]`` with databases
+at ``<db_root>/<db_id>/<db_id>.sqlite`` and, optionally, a Spider/BIRD ``tables.json``.
+
+Nothing here modifies the files it reads.  A question whose database is missing still loads,
+with its schema from the tables file when one is given, and is marked unplayable with the
+reason; a question whose gold SQL fails is reported when its target is first computed (or by
+``TaskSet.check()``).
+
+>>> from querygym.tasks import builtin_tasks
+>>> tasks = builtin_tasks()
+>>> len(tasks) >= 30, tasks.problems
+(True, [])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from querygym.errors import DatasetError
+from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
+from querygym.tasks import Problem, Task, TaskSet
+
+_REQUIRED = ("db_id", "question", "SQL")
+_TYPE_NAMES = {"number": "NUMERIC", "text": "TEXT", "time": "TEXT", "boolean": "BOOLEAN", "others": ""}
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise DatasetError(f"{path}: {what} file not found")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a JSON {what} file ({exc})") from None
+
+
+def load_tables_json(path: str | Path) -> dict[str, DatabaseSchema]:
+    """Schemas from a Spider/BIRD ``tables.json``, by db_id."""
+    path = Path(path)
+    data = _read_json(path, "tables")
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: a tables file is a JSON list of schemas, got {type(data).__name__}")
+    out: dict[str, DatabaseSchema] = {}
+    for i, entry in enumerate(data):
+        try:
+            db_id = entry["db_id"]
+            tables = entry.get("table_names_original") or entry["table_names"]
+            columns = entry.get("column_names_original") or entry["column_names"]
+            types = entry.get("column_types") or [""] * len(columns)
+        except (KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}: schema #{i} lacks {exc}; expected db_id, table_names_original, "
+                               f"column_names_original, column_types") from None
+        per_table: list[list[Column]] = [[] for _ in tables]
+        for (t_index, name), ctype in zip(columns, types):
+            if t_index >= 0:
+                per_table[t_index].append(Column(name, _TYPE_NAMES.get(str(ctype).lower(), str(ctype).upper())))
+        col_ref = [(t, n) for t, n in columns]
+        pks: list[list[str]] = [[] for _ in tables]
+        for pk in entry.get("primary_keys", []):
+            for c in pk if isinstance(pk, list) else [pk]:
+                t, n = col_ref[c]
+                pks[t].append(n)
+        fks: list[list[ForeignKey]] = [[] for _ in tables]
+        for a, b in entry.get("foreign_keys", []):
+            (ta, na), (tb, nb) = col_ref[a], col_ref[b]
+            fks[ta].append(ForeignKey((na,), tables[tb], (nb,)))
+        out[db_id] = DatabaseSchema(db_id, tuple(
+            TableSchema(t, tuple(per_table[i]), tuple(pks[i]), tuple(dict.fromkeys(fks[i])))
+            for i, t in enumerate(tables)))
+    return out
+
+
+def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None,
+              *, name: str | None = None) -> TaskSet:
+    """Read a BIRD-format question file into a :class:`~querygym.tasks.TaskSet`.
+
+    ``db_root`` holds ``<db_id>/<db_id>.sqlite`` (``.db`` is accepted too); ``tables`` is an
+    optional ``tables.json`` giving schemas for databases that are not present.
+    """
+    questions = Path(questions)
+    data = _read_json(questions, "BIRD questions")
+    if not isinstance(data, list):
+        raise DatasetError(f"{questions}: BIRD questions are a JSON list of objects with "
+                           f"{', '.join(_REQUIRED)}; got {type(data).__name__}")
+    schemas = load_tables_json(tables) if tables is not None else {}
+    root = Path(db_root) if db_root is not None else None
+    if root is not None and not root.is_dir():
+        raise DatasetError(f"{root}: database root is not a directory")
+    tasks, problems = [], []
+    db_cache: dict[str, str | None] = {}
+    for i, rec in enumerate(data):
+        if not isinstance(rec, dict) or any(k not in rec for k in _REQUIRED):
+            missing = [k for k in _REQUIRED if not isinstance(rec, dict) or k not in rec]
+            raise DatasetError(f"{questions}: record #{i} is not a BIRD question (missing "
+                               f"{', '.join(missing)}); expected keys question_id, db_id, question, "
+                               f"evidence, SQL, difficulty")
+        db_id = str(rec["db_id"])
+        task_id = rec.get("question_id", i)
+        if db_id not in db_cache:
+            db_cache[db_id] = _find_database(root, db_id)
+        db = db_cache[db_id]
+        problem = None
+        if db is None:
+            where = f"{root}/{db_id}/{db_id}.sqlite" if root else "no db_root given"
+            problem = f"database {db_id!r} not found ({where})"
+            if db_id not in schemas:
+                problem += "; no schema for it in a tables file either"
+        task = Task(id=task_id, db_id=db_id, question=str(rec["question"]), gold_sql=str(rec["SQL"]),
+                    evidence=str(rec.get("evidence") or ""), difficulty=str(rec.get("difficulty") or ""),
+                    db=db, schema=schemas.get(db_id), problem=problem,
+                    initial_sql=rec.get("initial_sql"),
+                    metadata={k: v for k, v in rec.items()
+                              if k not in {"question_id", "db_id", "question", "SQL", "evidence", "difficulty",
+                                           "initial_sql"}})
+        tasks.append(task)
+    return TaskSet(tasks, problems, name=name or questions.name)
+
+
+def _find_database(root: Path | None, db_id: str) -> str | None:
+    if root is None:
+        return None
+    for suffix in (".sqlite", ".db", ".sqlite3"):
+        candidate = root / db_id / f"{db_id}{suffix}"
+        if candidate.is_file():
+            return str(candidate)
+    return None

@@ -1,0 +1,227 @@
+"""The Gymnasium environment ``querygym/QueryGym-v0``.
+
+Observations and actions are text.  ``reset`` shows the overview (question and schema);
+``step`` takes the agent's text, parses it with the catalog, applies it, and returns the
+observation of one of the paper's four kinds, named in ``info["kind"]``: ``"overview"``,
+``"exploration"``, ``"cte"`` (a new intermediate table) or ``"error"``.
+
+``info`` always carries ``kind``, ``task_id``, ``step``, ``action`` (the parsed action as a
+list, or None), ``cte_id`` (the new table's id, or None), ``error`` (``{"type", "message"}``
+or None), ``reward`` (the breakdown of the step's reward) and, after an operation,
+``relation`` (``"equal"``, ``"subset"``, ``"superset"`` or ``"different"``), ``row_count`` and
+``sql``.
+
+>>> import gymnasium, querygym
+>>> env = gymnasium.make("querygym/QueryGym-v0")
+>>> obs, info = env.reset(seed=0)
+>>> info["kind"]
+'overview'
+>>> obs, reward, terminated, truncated, info = env.step('Action: ["get_tables"]')
+>>> info["kind"], reward
+('exploration', 0.0)
+>>> env.close()
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from querygym.backend import Backend
+from querygym.catalog import catalog as load_default_catalog
+from querygym.episode import Episode, Outcome
+from querygym.errors import InvalidActionError, InvalidArgumentError, TaskError
+from querygym.reward import RewardConfig, RewardTracker
+from querygym.tasks import Task, TaskSet, builtin_tasks
+
+
+class TextSpace(spaces.Text):
+    """Any string up to ``max_length`` characters (database values are not limited to one alphabet).
+
+    Sampling draws from printable ASCII, which makes random actions for fuzzing.
+    """
+
+    def __init__(self, max_length: int, *, seed: int | None = None):
+        super().__init__(max_length, min_length=0, charset=string.printable, seed=seed)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and len(x) <= self.max_length
+
+    def __repr__(self) -> str:
+        return f"TextSpace({self.max_length})"
+
+
+class QueryGymEnv(gym.Env):
+    """Answer a question over a database by exploring it and building the answer with relational algebra.
+
+    Parameters: ``tasks`` (a :class:`~querygym.tasks.TaskSet` or list of tasks; the built-in
+    enterprise tasks by default), ``dialect`` (engine name), ``max_steps`` (truncation),
+    ``timeout_s`` (per query), ``reward`` (:class:`~querygym.reward.RewardConfig`),
+    ``display_rows`` (rows shown per new table), ``max_result_rows`` (rows fetched to compare
+    a table with the target; larger tables count as different), ``max_observation_chars``, and
+    ``relation_feedback`` (append to each new table's observation whether it is a subset or
+    superset of the answer; off by default, as in the paper, where only the reward says so).
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(self, tasks: TaskSet | list[Task] | None = None, *, dialect: str = "sqlite", max_steps: int = 30,
+                 timeout_s: float = 5.0, reward: RewardConfig | None = None, display_rows: int = 10,
+                 max_result_rows: int = 100_000, max_observation_chars: int = 20_000,
+                 relation_feedback: bool = False, render_mode: str | None = None):
+        if tasks is None:
+            tasks = builtin_tasks()
+        elif not isinstance(tasks, TaskSet):
+            tasks = TaskSet(tasks)
+        if len(tasks) == 0:
+            raise InvalidArgumentError("QueryGymEnv needs at least one task; the task set is empty.")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise InvalidArgumentError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if max_steps < 1:
+            raise InvalidArgumentError(f"max_steps must be at least 1, got {max_steps}")
+        self.tasks = tasks
+        self.dialect = dialect
+        self.max_steps = max_steps
+        self.timeout_s = timeout_s
+        self.reward_config = reward or RewardConfig()
+        self.display_rows = display_rows
+        self.max_result_rows = max_result_rows
+        self.max_observation_chars = max_observation_chars
+        self.relation_feedback = relation_feedback
+        self.render_mode = render_mode
+        self.catalog = load_default_catalog()
+        self.action_space = TextSpace(4_096)
+        self.observation_space = TextSpace(max_observation_chars)
+        self._backends: dict[str, Backend] = {}
+        self.episode: Episode | None = None
+        self.task: Task | None = None
+        self._tracker: RewardTracker | None = None
+        self._steps = 0
+        self._last_obs = ""
+        self._done = False
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"task_id"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown reset option(s) {sorted(unknown)}; supported: task_id")
+        if options.get("task_id") is not None:
+            task = self.tasks[options["task_id"]]
+            if not task.playable:
+                raise TaskError(task.id, task.problem or "its database is not available")
+        else:
+            playable = self.tasks.playable()
+            if not playable:
+                raise TaskError("(any)", "no task in the set has a database; nothing can be played")
+            task = playable[int(self.np_random.integers(len(playable)))]
+        backend = self._backend(task)
+        task.target_result(backend)  # raises TaskError naming the task if the gold SQL fails
+        self.task = task
+        self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
+                               max_result_rows=self.max_result_rows, np_random=self.np_random)
+        self._tracker = RewardTracker(self.reward_config)
+        self._steps = 0
+        self._done = False
+        obs = self._clip(self.episode.overview())
+        self._last_obs = obs
+        info = {"kind": "overview", "task_id": task.id, "db_id": task.db_id, "step": 0, "action": None,
+                "cte_id": None, "error": None, "reward": None}
+        return obs, info
+
+    def step(self, action: Any):
+        if self.episode is None:
+            raise InvalidArgumentError("call reset() before step()")
+        started = time.perf_counter()
+        self._steps += 1
+        try:
+            parsed = self.catalog.parse(action)
+        except InvalidActionError as exc:
+            outcome = self.episode.error_outcome(exc, None)
+        else:
+            outcome = self.episode.apply(parsed)
+        relation, comparison = None, None
+        if outcome.kind == "cte":
+            comparison = self._compare(outcome)
+            relation = comparison.relation if comparison is not None else "different"
+        breakdown = self._tracker.score(outcome.kind, relation)
+        terminated = relation == "equal"
+        truncated = not terminated and self._steps >= self.max_steps
+        text = outcome.text
+        if self.relation_feedback and outcome.kind == "cte":
+            text += "\n" + comparison_note(comparison)
+        obs = self._clip(text)
+        self._last_obs = obs
+        info = {
+            "kind": outcome.kind, "task_id": self.task.id, "db_id": self.task.db_id, "step": self._steps,
+            "action": outcome.action.to_list() if outcome.action else None,
+            "cte_id": outcome.node.id if outcome.node else None, "error": outcome.error, "reward": breakdown,
+            "elapsed_s": time.perf_counter() - started,
+        }
+        if outcome.kind == "cte":
+            info.update(relation=relation, row_count=outcome.row_count, sql=outcome.sql,
+                        comparison=_comparison_info(comparison))
+        if self.render_mode == "human":
+            self.render()
+        return obs, float(breakdown["total"]), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return self._last_obs
+        if self.render_mode == "human":
+            print(self._last_obs)
+        return None
+
+    def close(self):
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
+        self.episode = None
+        super().close()
+
+    # ------------------------------------------------------------------ internals
+    def _backend(self, task: Task) -> Backend:
+        if task.db not in self._backends:
+            self._backends[task.db] = Backend(task.db, self.dialect, timeout_s=self.timeout_s, db_id=task.db_id)
+        return self._backends[task.db]
+
+    def _compare(self, outcome: Outcome):
+        from querygym.compare import compare_tables
+
+        result = outcome.result
+        if result.truncated:
+            return None
+        target = self.task.target_result()
+        ordered = self.task.target_ordered and outcome.node.ordered
+        return compare_tables(result.rows, target.rows, ordered=ordered)
+
+    def _clip(self, text: str) -> str:
+        limit = self.max_observation_chars
+        if len(text) <= limit:
+            return text
+        note = "\n[observation truncated]"
+        return text[: limit - len(note)] + note
+
+
+def comparison_note(comparison) -> str:
+    """A one-line hint on how the new table relates to the answer, without revealing it."""
+    if comparison is None:
+        return "The table is too large to compare with the answer."
+    if comparison.equal:
+        return "This table answers the question."
+    return {
+        "subset": "This table is part of the answer: some rows or columns are missing.",
+        "superset": "This table contains the answer and more: some rows or columns are extra.",
+    }.get(comparison.relation, "This table does not answer the question yet.")
+
+
+def _comparison_info(comparison) -> dict | None:
+    if comparison is None:
+        return None
+    return {"relation": comparison.relation, "rows": comparison.rows, "columns": comparison.columns,
+            "ordered": comparison.ordered, "detail": comparison.detail}

@@ -1,0 +1,129 @@
+"""One episode's state and the application of one action to it.
+
+The episode owns the plan graph of the task being played, and dispatches each parsed action
+to its handler: an exploration function (``querygym.exploration``) or an operation class
+(``querygym.ops``).  Agent mistakes come back as an error :class:`Outcome`, never as an
+exception; a failed operation leaves the plan exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from querygym.backend import Backend, Result
+from querygym.catalog import Action, Catalog
+from querygym.errors import ExecutionError, InvalidActionError, PlanError, QueryTimeoutError
+from querygym.exploration import EXPLORERS
+from querygym.ops import OPERATIONS, Context
+from querygym.plan import PlanGraph, PlanNode
+from querygym.render import format_table
+
+
+def handler_names() -> set[str]:
+    """Every action name some handler serves (the catalog checks it against ``actions.yaml``)."""
+    return set(EXPLORERS) | set(OPERATIONS)
+
+
+@dataclass
+class Outcome:
+    """What one action did: the observation's kind and text, plus structured detail for ``info``."""
+
+    kind: str  # "exploration" | "cte" | "error"
+    text: str
+    action: Action | None = None
+    node: PlanNode | None = None
+    result: Result | None = None
+    row_count: int | None = None
+    sql: str | None = None
+    error: dict[str, Any] | None = None
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Episode:
+    """The plan being built for one task, and the means to extend and inspect it."""
+
+    def __init__(self, task, backend: Backend, catalog: Catalog, *, display_rows: int = 10,
+                 max_result_rows: int = 100_000, np_random: np.random.Generator | None = None):
+        self.task = task
+        self.backend = backend
+        self.dialect = backend.dialect
+        self.catalog = catalog
+        self.schema = backend.schema()
+        self.plan = PlanGraph()
+        self.display_rows = display_rows
+        self.max_result_rows = max_result_rows
+        self.np_random = np_random if np_random is not None else np.random.default_rng()
+
+    def context(self) -> Context:
+        return Context(self.plan, self.schema, self.dialect)
+
+    # ------------------------------------------------------------------ applying actions
+    def apply(self, action: Action) -> Outcome:
+        try:
+            if action.name in OPERATIONS:
+                return self._operate(action)
+            return Outcome("exploration", EXPLORERS[action.name](self, action), action)
+        except (PlanError, InvalidActionError, ExecutionError) as exc:
+            return self.error_outcome(exc, action)
+
+    def error_outcome(self, exc: Exception, action: Action | None) -> Outcome:
+        kind = {PlanError: "plan", InvalidActionError: "parse", QueryTimeoutError: "timeout"}.get(
+            type(exc), "execution" if isinstance(exc, ExecutionError) else "plan")
+        where = f" in {action.name}" if action is not None else ""
+        text = f"Error{where}: {exc}"
+        if action is not None and action.group == "operation":
+            tables = ", ".join(self.plan.ids) or "none yet"
+            text += f"\nNo table was created; intermediate tables are unchanged ({tables})."
+        expected = getattr(exc, "expected", None)
+        if expected:
+            text += f"\nExpected: {expected}"
+        return Outcome("error", text, action, error={"type": kind, "message": str(exc)})
+
+    def _operate(self, action: Action) -> Outcome:
+        ctx = self.context()
+        node = OPERATIONS[action.name]().build(action, ctx)
+        sql = self.dialect.compile(self.plan, node)
+        result = self.backend.execute(sql, max_rows=self.max_result_rows)
+        row_count = len(result.rows)
+        if result.truncated:
+            count_sql = self.dialect.render(self._count_query(node))
+            row_count = int(self.backend.scalar(count_sql))
+        self.plan.add(node)
+        return Outcome("cte", self.describe_node(node, result, row_count), action, node=node, result=result,
+                       row_count=row_count, sql=sql)
+
+    def _count_query(self, node: PlanNode):
+        from sqlglot import exp
+
+        inner = self.dialect.compile_node(self.plan, node)
+        return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("counted"))
+
+    # ------------------------------------------------------------------ text
+    def describe_node(self, node: PlanNode, result: Result, row_count: int) -> str:
+        cols = ", ".join(f"{c.name} ({c.type})" if c.type else c.name for c in node.schema)
+        shown = result.rows[: self.display_rows]
+        lines = [f"Created {node.id} with {node.operation}.", f"Columns: {cols}", f"Rows: {row_count}"]
+        if node.ordered:
+            lines.append("Row order: as ordered by the operation.")
+        if shown:
+            label = "Rows" if len(shown) == row_count else f"First {len(shown)} rows"
+            lines.append(f"{label}:\n{format_table(node.column_names, shown)}")
+        lines.append("SQL:\n" + self.dialect.compile(self.plan, node, pretty=True))
+        return "\n".join(lines)
+
+    def overview(self) -> str:
+        task = self.task
+        parts = [f"Question: {task.question}"]
+        if task.evidence:
+            parts.append(f"Evidence: {task.evidence}")
+        parts.append(f"Database {self.schema.db_id}:\n{self.schema.describe()}")
+        parts.append(
+            "Answer by building the result table step by step. Write one action per turn as "
+            'Action: ["<action>", "<parameter>", ...]. Operations create intermediate tables T_0, T_1, ... '
+            "that later actions can use. The episode ends when the newest table equals the answer. "
+            'Use ["get_actions"] and ["get_operations"] to list what you can do.')
+        return "\n\n".join(parts)
