@@ -1,0 +1,3 @@
+from querygym.cli import main
+import sys
+sys.exit(main())
