@@ -1,3 +1,8 @@
-from querygym.cli import main
+"""``python -m querygym`` runs the command-line tool."""
+
 import sys
-sys.exit(main())
+
+from querygym.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
