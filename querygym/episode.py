@@ -8,10 +8,12 @@ exception; a failed operation leaves the plan exactly as it was.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlglot.errors import SqlglotError
 
 from querygym.backend import Backend, Result
 from querygym.catalog import Action, Catalog
@@ -69,6 +71,13 @@ class Episode:
             return Outcome("exploration", EXPLORERS[action.name](self, action), action)
         except (PlanError, InvalidActionError, ExecutionError) as exc:
             return self.error_outcome(exc, action)
+        except SqlglotError as exc:
+            return self.error_outcome(PlanError(str(exc).splitlines()[0]), action)
+        except Exception as exc:  # a bug of ours must not end the agent's episode; it is reported loudly
+            warnings.warn(f"querygym internal error on {action}: {exc!r}", RuntimeWarning, stacklevel=2)
+            outcome = self.error_outcome(PlanError(f"internal error: {exc}"), action)
+            outcome.error["type"] = "internal"
+            return outcome
 
     def error_outcome(self, exc: Exception, action: Action | None) -> Outcome:
         kind = {PlanError: "plan", InvalidActionError: "parse", QueryTimeoutError: "timeout"}.get(

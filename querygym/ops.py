@@ -84,6 +84,10 @@ class Source:
     def column(self, name: str) -> Column | None:
         return find_named(self.columns, name)
 
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
 
 # ---------------------------------------------------------------------- parsing fragments
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
@@ -452,21 +456,28 @@ def _select(projection: Projection, *sources: Source) -> exp.Select:
 
 
 def _carry_order(select: exp.Select, src: Source, projection: Projection) -> tuple[bool, tuple | None]:
-    """Keep ``src``'s row order in ``select`` when its ordering keys survive the projection."""
+    """Keep ``src``'s row order in ``select``.
+
+    The input's ordering keys are input columns, so the new query can always sort by them
+    (unless it is DISTINCT and a key was projected away, which SQL forbids).  Returns whether
+    the new node is ordered, and its ordering over its own output columns when every key
+    survives (None otherwise: the order then holds for this node but cannot be repeated).
+    """
     if src.node is None or not src.node.ordering:
         return False, None
     rebased = []
     for key in src.node.ordering:
-        target = None
         for out, origin in zip(projection.schema, projection.origins):
             if origin and origin[0] == src.qualifier and origin[1] == key.this.name:
-                target = out.name
+                rebased.append(_ordered_by_name(key, out.name))
                 break
-        if target is None:
-            return False, None
-        rebased.append(_ordered_by_name(key, target))
-    select.set("order", exp.Order(expressions=[k.copy() for k in rebased]))
-    return True, tuple(rebased)
+    survives = len(rebased) == len(src.node.ordering)
+    if projection.distinct and not survives:
+        return False, None
+    keys = [exp.Ordered(this=_qualified(src.qualifier, key.this.name), desc=key.args.get("desc"),
+                        nulls_first=key.args.get("nulls_first")) for key in src.node.ordering]
+    select.set("order", exp.Order(expressions=keys))
+    return True, tuple(rebased) if survives else None
 
 
 def _ordered_by_name(key: exp.Ordered, name: str) -> exp.Ordered:
@@ -515,8 +526,6 @@ class ProjectionOp(Operation):
         distinct, items = parse_select_list(action["columns"], ctx.dialect)
         resolver.raw_text = action["columns"]
         projection = project(items, resolver, distinct=distinct, default_star=False)
-        for item in projection.items:
-            _no_aggregates(item, "perform_projection")
         body = _select(projection, src)
         ordered, ordering = _carry_order(body, src, projection)
         return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
@@ -633,15 +642,22 @@ class LimitOp(Operation):
         src = source(action["table_id"], ctx)
         count, offset = parse_limit(action["limit"])
         node = src.node
-        if (node is not None and node.ordered and node.ordering is None and action.get("projected_columns") is None
+        if (node is not None and node.ordered and node.ordering is None
                 and isinstance(node.expression, exp.Select) and not node.expression.args.get("limit")
                 and not node.expression.args.get("offset")):
             # The ordering's keys are not among its columns, so no later query can repeat it:
             # apply the limit inside the ordering's own query, where ORDER BY ... LIMIT is exact.
-            body = node.expression.copy().limit(count, copy=False)
+            inner = node.expression.copy().limit(count, copy=False)
             if offset:
-                body = body.offset(offset, copy=False)
-            return self.node(action, ctx, body, node.schema, ordered=True)
+                inner = inner.offset(offset, copy=False)
+            if action.get("projected_columns") is None:
+                return self.node(action, ctx, inner, node.schema, ordered=True)
+            projection = _projection_param(action, "projected_columns", Resolver([src], ctx))
+            body = exp.Select(expressions=projection.items)
+            body.set("from_", exp.From(this=inner.subquery(exp.to_identifier(src.qualifier, quoted=True))))
+            if projection.distinct:
+                body.set("distinct", exp.Distinct())
+            return self.node(action, ctx, body, projection.schema)
         resolver = Resolver([src], ctx)
         projection = _projection_param(action, "projected_columns", resolver)
         body = _select(projection, src)

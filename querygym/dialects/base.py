@@ -67,8 +67,6 @@ class Dialect:
         for node in through:
             for dep in plan.lineage(node):
                 needed[dep.id] = dep
-            if node.id not in needed and plan.get(node.id) is node:
-                needed[node.id] = node
         for table in query.find_all(exp.Table):
             dep = plan.get(table.name) if not table.args.get("db") else None
             if dep is not None and dep.id not in needed:
