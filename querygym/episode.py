@@ -95,14 +95,14 @@ class Episode:
     def _operate(self, action: Action) -> Outcome:
         ctx = self.context()
         node = OPERATIONS[action.name]().build(action, ctx)
-        sql = self.dialect.compile(self.plan, node)
+        sql = self.dialect.compile(self.plan, node, pretty=True)  # run and shown as the same text
         result = self.backend.execute(sql, max_rows=self.max_result_rows)
         row_count = len(result.rows)
         if result.truncated:
             count_sql = self.dialect.render(self._count_query(node))
             row_count = int(self.backend.scalar(count_sql))
         self.plan.add(node)
-        return Outcome("cte", self.describe_node(node, result, row_count), action, node=node, result=result,
+        return Outcome("cte", self.describe_node(node, result, row_count, sql), action, node=node, result=result,
                        row_count=row_count, sql=sql)
 
     def _count_query(self, node: PlanNode):
@@ -112,7 +112,7 @@ class Episode:
         return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("counted"))
 
     # ------------------------------------------------------------------ text
-    def describe_node(self, node: PlanNode, result: Result, row_count: int) -> str:
+    def describe_node(self, node: PlanNode, result: Result, row_count: int, sql: str) -> str:
         cols = ", ".join(f"{c.name} ({c.type})" if c.type else c.name for c in node.schema)
         shown = result.rows[: self.display_rows]
         lines = [f"Created {node.id} with {node.operation}.", f"Columns: {cols}", f"Rows: {row_count}"]
@@ -121,7 +121,7 @@ class Episode:
         if shown:
             label = "Rows" if len(shown) == row_count else f"First {len(shown)} rows"
             lines.append(f"{label}:\n{format_table(node.column_names, shown)}")
-        lines.append("SQL:\n" + self.dialect.compile(self.plan, node, pretty=True))
+        lines.append("SQL:\n" + sql)
         return "\n".join(lines)
 
     def overview(self) -> str:

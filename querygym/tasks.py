@@ -11,6 +11,7 @@ time-limited backend the agent uses, and cached on the task.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -61,7 +62,7 @@ class Task:
     def playable(self) -> bool:
         return self.db is not None and self.problem is None
 
-    @property
+    @functools.cached_property
     def target_ordered(self) -> bool:
         """Whether the gold query's result order is part of the answer (a top-level ORDER BY)."""
         try:
