@@ -1,0 +1,595 @@
+"""Tests of querygym.compare: every semantic rule in its module docstring."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import Counter
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import querygym.compare as compare_module
+from querygym.compare import TableComparison, compare_tables
+from querygym.errors import InvalidArgumentError, QueryGymError
+
+# Cell values on which Python equality is exactly the module's equality, so a
+# plain Counter of tuples is a correct oracle.
+SIMPLE_CELLS = st.sampled_from([0, 1, 2, "a", "b", None])
+
+
+@st.composite
+def tables(draw, cells=SIMPLE_CELLS, min_width=1, max_width=4, min_rows=0, max_rows=10):
+    width = draw(st.integers(min_width, max_width))
+    return draw(st.lists(st.tuples(*[cells] * width), min_size=min_rows, max_size=max_rows))
+
+
+def bag_relation(pred: Counter, gold: Counter) -> str:
+    if pred == gold:
+        return "equal"
+    if all(pred[row] <= gold[row] for row in pred):
+        return "subset"
+    if all(gold[row] <= pred[row] for row in gold):
+        return "superset"
+    return "different"
+
+
+def brute_force(pred: list[tuple], gold: list[tuple]) -> tuple[str, str]:
+    """(rows, columns) by trying every injection of the narrower table's columns."""
+    width_pred, width_gold = len(pred[0]), len(gold[0])
+    size_rows = _size_relation(len(pred), len(gold))
+    size_columns = _size_relation(width_pred, width_gold)
+    if width_pred <= width_gold:
+        pred_bag = Counter(pred)
+        injections = itertools.permutations(range(width_gold), width_pred)
+        found = any(
+            bag_relation(pred_bag, Counter(tuple(row[i] for i in injection) for row in gold))
+            == size_rows
+            for injection in injections
+        )
+    else:
+        gold_bag = Counter(gold)
+        injections = itertools.permutations(range(width_pred), width_gold)
+        found = any(
+            bag_relation(Counter(tuple(row[i] for i in injection) for row in pred), gold_bag)
+            == size_rows
+            for injection in injections
+        )
+    return (size_rows, size_columns) if found else ("different", "different")
+
+
+def _size_relation(pred_size: int, gold_size: int) -> str:
+    if pred_size == gold_size:
+        return "equal"
+    return "subset" if pred_size < gold_size else "superset"
+
+
+def rows_under_mapping(pred: list[tuple], mapping: tuple) -> Counter:
+    """The prediction's rows with its columns put in the target's order."""
+    return Counter(tuple(row[j] for j in mapping if j is not None) for row in pred)
+
+
+# --- invariances and the four relations ------------------------------------------------
+
+
+@given(tables(), st.data())
+def test_permuting_rows_keeps_equal(table, data):
+    shuffled = data.draw(st.permutations(table))
+    result = compare_tables(shuffled, table)
+    assert result.equal and bool(result)
+    assert (result.relation, result.rows, result.columns) == ("equal", "equal", "equal")
+
+
+@given(tables(min_rows=1), st.data())
+def test_permuting_and_renaming_columns_keeps_equal(table, data):
+    width = len(table[0])
+    order = data.draw(st.permutations(range(width)))
+    names = data.draw(st.lists(st.text(max_size=4), min_size=width, max_size=width))
+    gold = pd.DataFrame(table, columns=[f"g{k}" for k in range(width)], dtype=object)
+    pred = pd.DataFrame([tuple(row[k] for k in order) for row in table], dtype=object)
+    pred.columns = names
+    result = compare_tables(pred.sample(frac=1.0, random_state=0), gold)
+    assert result.equal
+    assert sorted(result.column_mapping) == list(range(width))
+    # The mapping it reports really lines the prediction up with the target.
+    pred_rows = list(pred.itertuples(index=False, name=None))
+    assert rows_under_mapping(pred_rows, result.column_mapping) == Counter(table)
+
+
+@given(tables(min_rows=1), st.data())
+def test_dropping_a_row_gives_subset(table, data):
+    k = data.draw(st.integers(0, len(table) - 1))
+    result = compare_tables(table[:k] + table[k + 1 :], table)
+    assert (result.relation, result.rows, result.columns) == ("subset", "subset", "equal")
+    assert not result
+    assert result.detail == "1 row of the target is missing"
+
+
+@given(tables(min_rows=1), st.data())
+def test_adding_a_row_gives_superset(table, data):
+    extra = data.draw(st.tuples(*[SIMPLE_CELLS] * len(table[0])))
+    result = compare_tables([*table, extra], table)
+    assert (result.relation, result.rows, result.columns) == ("superset", "superset", "equal")
+    assert result.detail == "the prediction has 1 extra row"
+
+
+@given(tables(min_width=2, min_rows=1), st.data())
+def test_dropping_a_column_gives_column_subset(table, data):
+    k = data.draw(st.integers(0, len(table[0]) - 1))
+    pred = [row[:k] + row[k + 1 :] for row in table]
+    result = compare_tables(pred, table)
+    assert (result.relation, result.rows, result.columns) == ("subset", "equal", "subset")
+    assert result.column_mapping.count(None) == 1
+    assert rows_under_mapping(pred, _inverse(result.column_mapping)) == Counter(
+        tuple(v for i, v in enumerate(row) if result.column_mapping[i] is not None)
+        for row in table
+    )
+    assert result.detail == "1 column of the target is missing"
+
+
+def _inverse(mapping: tuple) -> tuple:
+    """Pred column indices in target order, skipping target columns without one."""
+    return tuple(j for j in mapping if j is not None)
+
+
+@given(tables(min_rows=1), st.data())
+def test_adding_a_column_gives_column_superset(table, data):
+    k = data.draw(st.integers(0, len(table[0])))
+    values = data.draw(st.lists(SIMPLE_CELLS, min_size=len(table), max_size=len(table)))
+    pred = [row[:k] + (v,) + row[k:] for row, v in zip(table, values)]
+    result = compare_tables(pred, table)
+    assert (result.relation, result.rows, result.columns) == ("superset", "equal", "superset")
+    assert None not in result.column_mapping
+    assert result.detail == "the prediction has 1 extra column"
+
+
+@settings(max_examples=300)
+@given(tables(min_rows=1, max_rows=8), tables(min_rows=1, max_rows=8))
+def test_agrees_with_brute_force_over_all_column_injections(pred, gold):
+    result = compare_tables(pred, gold)
+    assert (result.rows, result.columns) == brute_force(pred, gold)
+    if result.column_mapping is not None:
+        # The reported mapping reproduces the reported row relation.
+        if len(pred[0]) <= len(gold[0]):
+            used = [i for i, j in enumerate(result.column_mapping) if j is not None]
+            pred_bag = Counter(tuple(row[result.column_mapping[i]] for i in used) for row in pred)
+            gold_bag = Counter(tuple(row[i] for i in used) for row in gold)
+        else:
+            pred_bag = rows_under_mapping(pred, result.column_mapping)
+            gold_bag = Counter(gold)
+        assert bag_relation(pred_bag, gold_bag) == result.rows
+
+
+def test_extra_column_and_missing_row_is_mixed():
+    gold = [(1, "a"), (2, "b"), (3, "c")]
+    pred = [("a", 1, True), ("b", 2, False)]
+    result = compare_tables(pred, gold)
+    assert (result.relation, result.rows, result.columns) == ("different", "subset", "superset")
+    assert result.column_mapping == (1, 0)
+    assert result.detail == "the prediction has 1 extra column, and 1 row of the target is missing"
+
+
+def test_missing_column_and_missing_row_is_subset():
+    result = compare_tables([(1,)], [(1, "a"), (2, "b")])
+    assert (result.relation, result.rows, result.columns) == ("subset", "subset", "subset")
+    assert result.column_mapping == (0, None)
+    assert result.detail == "1 column and 1 row of the target are missing"
+
+
+def test_extra_column_and_extra_row_is_superset():
+    result = compare_tables([(1, "a", 0), (2, "b", 0), (3, "c", 0)], [("a", 1), ("b", 2)])
+    assert (result.relation, result.rows, result.columns) == ("superset", "superset", "superset")
+    assert result.detail == "the prediction has 1 extra column and 1 extra row"
+
+
+# --- bags, sets and duplicates -----------------------------------------------------------
+
+
+def test_duplicates_count_in_bag_mode_but_not_in_set_mode():
+    bag = compare_tables([(1,), (1,), (2,)], [(1,), (2,)])
+    assert (bag.relation, bag.detail) == ("superset", "the prediction has 1 extra row")
+    assert compare_tables([(1,), (1,), (2,)], [(1,), (2,)], mode="set").equal
+    assert not compare_tables([(1,), (2,), (2,)], [(1,), (1,), (2,)])
+
+
+@settings(max_examples=300)
+@given(
+    tables(cells=st.one_of(SIMPLE_CELLS, st.floats(), st.integers(), st.text(max_size=2))),
+    tables(cells=st.one_of(SIMPLE_CELLS, st.floats(), st.integers(), st.text(max_size=2))),
+)
+def test_set_mode_is_a_plain_python_set_comparison(pred, gold):
+    pred_set, gold_set = set(map(tuple, pred)), set(map(tuple, gold))
+    result = compare_tables(pred, gold, mode="set")
+    assert result.equal == (pred_set == gold_set)
+    expected = (
+        "equal" if pred_set == gold_set
+        else "subset" if pred_set < gold_set
+        else "superset" if pred_set > gold_set
+        else "different"
+    )
+    assert result.relation == result.rows == expected
+    assert result.mode == "set" and result.ordered is False
+
+
+def test_set_mode_keeps_birds_flaws():
+    # Column order matters, no numeric tolerance; bag mode fixes both.
+    assert not compare_tables([(1, "a")], [("a", 1)], mode="set")
+    assert compare_tables([(1, "a")], [("a", 1)])
+    assert not compare_tables([(0.1 + 0.2,)], [(0.3,)], mode="set")
+    assert compare_tables([(0.1 + 0.2,)], [(0.3,)])
+    # Python equality: 1 == 1.0 == True.
+    assert compare_tables([(1,)], [(1.0,)], mode="set")
+
+
+def test_set_mode_turns_dataframes_into_driver_rows():
+    frame = pd.DataFrame({"x": [1, 2], "y": [None, 2.5]})
+    result = compare_tables(frame, [(1, None), (2, 2.5)], mode="set", ordered=True)
+    assert result.equal and result.ordered is False
+    assert result.column_mapping == (0, 1)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        (3, 3.0),
+        (3, Decimal("3.000")),
+        (Decimal("0.1"), 0.1),
+        (0.1 + 0.2, 0.3),
+        (0.1 + 0.2, Decimal("0.3")),
+        (True, 1),
+        (False, 0),
+        (np.int64(7), 7),
+        (np.float64(2.5), Decimal("2.5")),
+        (np.float32(0.1), 0.1),
+        (np.bool_(True), 1),
+        (np.uint64(2**64 - 1), 2**64 - 1),
+        (0.0, -0.0),
+        (10**30, Decimal("1E+30")),
+        (1e-20, 1.0000000001e-20),
+        (12345678901.4, 12345678901),
+        (float("inf"), Decimal("Infinity")),
+    ],
+)
+def test_numbers_compare_as_numbers(left, right):
+    assert compare_tables([(left,)], [(right,)]).equal
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        ("3", 3),
+        ("a", "A"),
+        ("a ", "a"),
+        (b"a", "a"),
+        (1234567890123, 1234567890124),  # integers are exact, past sig_digits too
+        (12345678901.6, 12345678901),
+        (float("inf"), float("-inf")),
+        (1.5, 2),
+    ],
+)
+def test_values_that_differ(left, right):
+    assert not compare_tables([(left,)], [(right,)]).equal
+
+
+def test_tolerance_is_sig_digits_significant_digits():
+    assert compare_tables([(1.000000001,)], [(1,)]).equal  # differs in the 10th digit
+    assert not compare_tables([(1.00000001,)], [(1,)]).equal  # differs in the 9th
+    assert compare_tables([(123456.7891,)], [(123456.789,)]).equal
+    assert not compare_tables([(1.000000001,)], [(1,)], sig_digits=12).equal
+    assert compare_tables([(1.04,)], [(1,)], sig_digits=2).equal
+    assert not compare_tables([(1.06,)], [(1,)], sig_digits=2).equal
+
+
+def test_values_straddling_a_rounding_boundary_differ():
+    # The documented price of an equivalence relation: 1e-13 apart, yet unequal.
+    assert not compare_tables([(1.0000000049999,)], [(1.0000000050001,)]).equal
+    assert compare_tables([(1.0000000050001,)], [(1.0000000149999,)]).equal
+
+
+def test_big_floats_are_whole_numbers_and_compare_exactly():
+    assert not compare_tables([(1e30,)], [(10**30,)]).equal
+    assert compare_tables([(1e30,)], [(int(1e30),)]).equal
+    assert compare_tables([(2.0**60,)], [(2**60,)]).equal
+
+
+def test_rounding_is_half_to_even_for_exact_decimals():
+    # The documented boundary: values on either side of a rounding boundary differ.
+    assert compare_tables([(Decimal("1.25"),)], [(Decimal("1.2"),)], sig_digits=2).equal
+    assert compare_tables([(Decimal("1.35"),)], [(Decimal("1.4"),)], sig_digits=2).equal
+    assert not compare_tables([(Decimal("1.2499"),)], [(Decimal("1.2501"),)], sig_digits=2).equal
+
+
+def test_null_equals_null_and_nothing_else():
+    assert compare_tables([(None,)], [(None,)]).equal
+    assert compare_tables([(float("nan"),)], [(None,)]).equal
+    assert compare_tables([(Decimal("NaN"),)], [(None,)]).equal
+    for other in (0, "", 0.0, False, "None", "NULL"):
+        assert not compare_tables([(None,)], [(other,)]).equal, other
+
+
+def test_every_dataframe_missing_value_is_null():
+    frame = pd.DataFrame(
+        {
+            "floats": [np.nan, 1.5, np.nan, np.nan],
+            "objects": [None, np.nan, pd.NA, "x"],
+            "ints": pd.array([pd.NA, 1, 2, 3], dtype="Int64"),
+            "times": pd.to_datetime([None, "2024-01-02", "2024-01-03", "2024-01-04"]),
+        }
+    )
+    rows = [
+        (None, None, None, None),
+        (1.5, None, 1, pd.Timestamp("2024-01-02")),
+        (None, None, 2, pd.Timestamp("2024-01-03")),
+        (None, "x", 3, pd.Timestamp("2024-01-04")),
+    ]
+    assert compare_tables(frame, rows).equal
+    assert compare_tables(frame, rows, ordered=True).equal
+
+
+def test_dataframe_dtypes_agree_with_python_values():
+    rng = np.random.default_rng(7)
+    n = 2_000
+    float64_source = np.round(rng.normal(size=n), 3)
+    frame = pd.DataFrame(
+        {
+            "i": rng.integers(-1000, 1000, n),
+            "f": rng.normal(size=n),
+            "s": [f"s{k % 37}" for k in range(n)],
+            "b": rng.random(n) < 0.5,
+            "f32": float64_source.astype(np.float32),  # reads back as the short decimals
+            "cat": pd.Categorical([["x", "y", "z"][k % 3] for k in range(n)]),
+        }
+    )
+    rows = [
+        (int(i), float(f), s, bool(b), float(source), c)
+        for (i, f, s, b, _, c), source in zip(
+            frame.itertuples(index=False, name=None), float64_source
+        )
+    ]
+    reversed_columns = [row[::-1] for row in reversed(rows)]
+    assert compare_tables(frame, reversed_columns).equal
+    assert compare_tables(reversed_columns, frame).equal
+
+
+def test_unhashable_cells_compare_by_repr():
+    assert compare_tables([([1, 2],)], [([1, 2],)]).equal
+    assert not compare_tables([([1, 2],)], [([2, 1],)]).equal
+
+
+# --- empty tables ---------------------------------------------------------------------------
+
+
+def test_empty_equals_empty():
+    assert compare_tables([], []).equal
+    empty = pd.DataFrame({"a": [], "b": []})
+    assert compare_tables(empty, pd.DataFrame({"x": [], "y": []})).equal
+    assert compare_tables([], empty).equal  # an empty list takes the other's width
+    assert compare_tables([], [], ordered=True).equal
+
+
+def test_empty_tables_of_different_widths_are_column_subsets():
+    result = compare_tables(pd.DataFrame({"a": []}), pd.DataFrame({"x": [], "y": []}))
+    assert (result.relation, result.rows, result.columns) == ("subset", "equal", "subset")
+    result = compare_tables(pd.DataFrame({"a": [], "b": []}), pd.DataFrame({"x": []}))
+    assert (result.relation, result.rows, result.columns) == ("superset", "equal", "superset")
+
+
+def test_empty_prediction_is_a_row_subset():
+    result = compare_tables([], [(1, 2)])
+    assert (result.relation, result.rows, result.columns) == ("subset", "subset", "equal")
+
+
+# --- order ----------------------------------------------------------------------------------
+
+
+def test_ordered_requires_the_same_sequence():
+    gold = [(1, "a"), (2, "b"), (3, "c")]
+    assert compare_tables(gold, gold, ordered=True).equal
+    assert compare_tables([(r[1], r[0]) for r in gold], gold, ordered=True).equal
+    reordered = compare_tables(gold[::-1], gold, ordered=True)
+    assert (reordered.relation, reordered.rows, reordered.columns) == (
+        "different", "different", "equal"
+    )
+    assert reordered.detail == "the prediction has the target's rows in a different order"
+    assert reordered.ordered
+    assert compare_tables(gold[::-1], gold).equal  # unordered ignores it
+
+
+def test_ordered_falls_back_to_bag_relations_for_subsets():
+    gold = [(1,), (2,), (3,)]
+    assert compare_tables([(3,), (1,)], gold, ordered=True).relation == "subset"
+    assert compare_tables([(3,), (1,), (2,), (2,)], gold, ordered=True).relation == "superset"
+
+
+def test_ordered_finds_the_column_mapping_that_keeps_the_order():
+    # Both column mappings give the same bag; only the swap keeps the sequence.
+    gold = [(1, 2), (2, 1), (3, 3)]
+    pred = [(2, 1), (1, 2), (3, 3)]
+    result = compare_tables(pred, gold, ordered=True)
+    assert result.equal and result.column_mapping == (1, 0)
+
+
+def test_ordered_with_a_missing_column():
+    result = compare_tables([(1,), (2,)], [(1, "a"), (2, "b")], ordered=True)
+    assert (result.relation, result.rows, result.columns) == ("subset", "equal", "subset")
+    result = compare_tables([(2,), (1,)], [(1, "a"), (2, "b")], ordered=True)
+    assert (result.relation, result.rows, result.columns) == ("different", "different", "subset")
+
+
+# --- the column search ----------------------------------------------------------------------
+
+
+def test_same_column_multisets_without_a_bijection_are_different():
+    result = compare_tables([(1, 1), (2, 2)], [(1, 2), (2, 1)])
+    assert (result.equal, result.relation, result.rows, result.columns) == (
+        False, "different", "different", "different"
+    )
+    assert result.column_mapping is None
+    assert result.complete
+
+
+def test_same_sorted_rows_without_a_bijection_are_different():
+    # Column by column the value multisets pair up, and row by row the sorted
+    # values agree, yet no column permutation turns one table into the other.
+    pred = [(1, 0, 2), (0, 2, 1), (0, 1, 0), (2, 1, 1)]
+    gold = [(1, 1, 2), (0, 0, 1), (2, 1, 0), (0, 2, 1)]
+    assert brute_force(pred, gold) == ("different", "different")
+    assert not compare_tables(pred, gold)
+
+
+def _balanced_bits(rng, n_rows: int, n_columns: int) -> np.ndarray:
+    columns = []
+    for _ in range(n_columns):
+        column = np.zeros(n_rows, dtype=np.int64)
+        column[: n_rows // 2] = 1
+        columns.append(rng.permutation(column))
+    return np.column_stack(columns)
+
+
+def _swap_keeping_marginals(rng, table: np.ndarray) -> np.ndarray:
+    """Move a 1 between two rows whose weights differ by one, inside one column."""
+    table = table.copy()
+    weights = table.sum(axis=1)
+    while True:
+        r1, r2 = rng.choice(len(table), size=2, replace=False)
+        if weights[r2] != weights[r1] + 1:
+            continue
+        for column in range(table.shape[1]):
+            if table[r1, column] == 0 and table[r2, column] == 1:
+                table[r1, column], table[r2, column] = 1, 0
+                return table
+
+
+def _some_column_permutation_matches(pred: np.ndarray, gold: np.ndarray) -> bool:
+    """Exhaustive over all 8! permutations, via histograms of rows read as bytes."""
+    width = pred.shape[1]
+    powers = 1 << np.arange(width)
+    pred_hist = np.bincount(pred @ powers, minlength=1 << width)
+    gold_hist = np.bincount(gold @ powers, minlength=1 << width)
+    bits = (np.arange(1 << width)[:, None] >> np.arange(width)) & 1
+    permutations = np.array(list(itertools.permutations(range(width))))
+    for chunk in np.array_split(permutations, 10):
+        lookup = np.zeros((len(chunk), 1 << width), dtype=np.int64)
+        for k in range(width):
+            lookup |= bits[:, k][None, :] << chunk[:, k][:, None]
+        if (gold_hist[lookup] == pred_hist[None, :]).all(axis=1).any():
+            return True
+    return False
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eight_low_cardinality_columns(seed):
+    rng = np.random.default_rng(seed)
+    gold = _balanced_bits(rng, 500, 8)
+    shuffled = gold[rng.permutation(500)][:, rng.permutation(8)]
+    hard = _swap_keeping_marginals(rng, gold)[:, rng.permutation(8)]
+    assert _some_column_permutation_matches(shuffled, gold)
+    assert not _some_column_permutation_matches(hard, gold)
+
+    gold_frame = pd.DataFrame(gold)
+    result = compare_tables(pd.DataFrame(shuffled), gold_frame)
+    assert result.equal and result.complete
+    assert Counter(map(tuple, shuffled[:, list(result.column_mapping)].tolist())) == Counter(
+        map(tuple, gold.tolist())
+    )
+    result = compare_tables(pd.DataFrame(hard), gold_frame)
+    assert not result.equal and result.complete
+    assert result.relation == "different"
+
+
+def test_identical_columns_are_interchangeable():
+    gold = [(1, 1, 1, 2)] * 3 + [(0, 0, 0, 5)]
+    pred = [(2, 1, 1, 1)] * 3 + [(5, 0, 0, 0)]
+    result = compare_tables(pred, gold)
+    assert result.equal and sorted(result.column_mapping) == [0, 1, 2, 3]
+
+
+def test_a_search_that_runs_out_of_budget_gives_up_without_claiming_equality(monkeypatch):
+    rng = np.random.default_rng(3)
+    gold = _balanced_bits(rng, 200, 8)
+    pred = gold[:, rng.permutation(8)]
+    monkeypatch.setattr(compare_module, "_SEARCH_BUDGET", 1)
+    result = compare_tables(pd.DataFrame(pred), pd.DataFrame(gold))
+    assert not result.equal
+    assert not result.complete
+    assert result.relation == "different"
+    assert "gave up" in result.detail
+
+
+# --- the result object and errors -----------------------------------------------------------
+
+
+def test_result_is_a_frozen_dataclass_that_is_truthy_when_equal():
+    result = compare_tables([(1,)], [(1,)])
+    assert isinstance(result, TableComparison)
+    assert bool(result) is True and bool(compare_tables([(1,)], [(2,)])) is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.equal = False
+    assert (result.pred_shape, result.gold_shape, result.mode) == ((1, 1), (1, 1), "bag")
+
+
+def test_equal_detail_mentions_reordered_columns():
+    assert compare_tables([(1, "a")], [(1, "a")]).detail == (
+        "the prediction matches the target (1 row × 2 columns)"
+    )
+    assert compare_tables([("a", 1)], [(1, "a")]).detail == (
+        "the prediction matches the target (1 row × 2 columns) once its columns are reordered"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, received, accepted",
+    [
+        ({"mode": "exact"}, "'exact'", "'bag', 'set'"),
+        ({"ordered": "yes"}, "'yes'", "True or False"),
+        ({"sig_digits": 0}, "0", "from 1 to 15"),
+        ({"sig_digits": 16}, "16", "from 1 to 15"),
+        ({"sig_digits": True}, "True", "from 1 to 15"),
+        ({"sig_digits": 2.5}, "2.5", "from 1 to 15"),
+    ],
+)
+def test_bad_arguments_raise_invalid_argument_error(kwargs, received, accepted):
+    with pytest.raises(InvalidArgumentError) as info:
+        compare_tables([(1,)], [(1,)], **kwargs)
+    assert received in str(info.value) and accepted in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, QueryGymError)
+
+
+@pytest.mark.parametrize(
+    "table, received",
+    [
+        ("select 1", "got str"),
+        ({"a": [1]}, "got dict"),
+        (pd.Series([1, 2]), "got Series"),
+        (np.array([[1, 2]]), "got ndarray"),
+        (None, "got NoneType"),
+        (42, "got int"),
+    ],
+)
+def test_non_tables_are_rejected(table, received):
+    with pytest.raises(InvalidArgumentError, match="DataFrame or a list/tuple of rows") as info:
+        compare_tables(table, [(1,)])
+    assert received in str(info.value)
+    with pytest.raises(InvalidArgumentError, match="gold must be a table"):
+        compare_tables([(1,)], table)
+
+
+def test_bad_rows_are_rejected():
+    with pytest.raises(InvalidArgumentError, match=r"row 0 is of type int.*\[\(1,\), \(2,\)\]"):
+        compare_tables([1, 2], [(1,)])
+    with pytest.raises(InvalidArgumentError, match="pred row 1 is of type str"):
+        compare_tables([(1,), "ab"], [(1,)])
+    with pytest.raises(InvalidArgumentError, match="row 0 has 2 values, row 2 has 1"):
+        compare_tables([(1,)], [(1, 2), (3, 4), (5,)])
+
+
+def test_set_mode_rejects_unhashable_cells():
+    with pytest.raises(InvalidArgumentError, match="hashable"):
+        compare_tables([([1],)], [([1],)], mode="set")
