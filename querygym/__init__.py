@@ -10,6 +10,7 @@ from __future__ import annotations
 import gymnasium as _gym
 
 from querygym.catalog import Action, Catalog, catalog, load_catalog
+from querygym.compare import TableComparison, compare_tables
 from querygym.converters.bird import load_bird
 from querygym.errors import (
     CatalogError,
@@ -32,13 +33,6 @@ from querygym.tasks import Task, TaskSet, builtin_database, builtin_references, 
 __version__ = "0.1.0"
 
 
-def compare_tables(pred, gold, *, ordered: bool = False, mode: str = "bag", **kwargs):
-    """Compare two result tables; see :mod:`querygym.compare` for the semantics."""
-    from querygym.compare import compare_tables as _compare
-
-    return _compare(pred, gold, ordered=ordered, mode=mode, **kwargs)
-
-
 ENV_ID = "querygym/QueryGym-v0"
 if ENV_ID not in _gym.registry:
     _gym.register(id=ENV_ID, entry_point="querygym.env:QueryGymEnv")
@@ -46,7 +40,7 @@ if ENV_ID not in _gym.registry:
 __all__ = [
     "Action", "Catalog", "CatalogError", "DatabaseNotFoundError", "DatasetError", "ENV_ID", "ExecutionError",
     "InvalidActionError", "InvalidArgumentError", "PlanError", "QueryGymError", "QueryTimeoutError",
-    "ReadOnlyViolation", "RewardConfig", "Task", "TaskError", "TaskSet", "UnknownDialectError", "UnknownTaskError",
+    "ReadOnlyViolation", "RewardConfig", "TableComparison", "Task", "TaskError", "TaskSet", "UnknownDialectError", "UnknownTaskError",
     "builtin_database", "builtin_references", "builtin_tasks", "catalog", "compare_tables", "load_bird",
     "load_catalog",
 ]

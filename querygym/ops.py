@@ -168,6 +168,9 @@ def parse_table_ref(text: str, dialect) -> tuple[str, str | None]:
                         f"like T_0, optionally followed by AS and an alias.") from None
     from_ = sel.args.get("from_") if isinstance(sel, exp.Select) else None
     table = from_.this if from_ else None
+    if isinstance(table, exp.Table) and not isinstance(table.this, exp.Identifier):
+        raise PlanError(f"{text!r} is not a table name: only tables and intermediate tables (T_0, ...) can be "
+                        f"read, not table functions.")
     if (not isinstance(table, exp.Table) or table.args.get("db") or sel.args.get("joins")
             or len([k for k, v in sel.args.items() if v]) != 2):
         raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "

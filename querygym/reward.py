@@ -5,7 +5,8 @@
 * ``partial`` (default 0.1) the first time in an episode that the newest table is a row- or
   column-subset or superset of the target.  It is paid at most once per episode, so repeating
   an operation, or producing many different supersets, earns nothing more: the most an
-  episode can collect is ``partial + success``.
+  episode can collect is ``partial + success``.  An empty table is a subset of every answer
+  and earns nothing.
 * ``error`` (default 0.0) for every step whose observation is an error (set it negative to
   penalise invalid actions), and ``step`` (default 0.0) for every step.
 

@@ -58,6 +58,16 @@ class Task:
     _target: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles (gymnasium.make deep-copies its keyword arguments) get a lock of their own.
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def playable(self) -> bool:
         return self.db is not None and self.problem is None

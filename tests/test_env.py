@@ -151,3 +151,14 @@ def test_ordered_targets_need_an_ordered_plan():
         assert node.ordered
     finally:
         env.close()
+
+
+def test_an_empty_table_earns_no_partial_reward():
+    env = QueryGymEnv()
+    try:
+        env.reset(options={"task_id": TASKS.ids[0]})
+        obs, reward, terminated, truncated, info = env.step('["perform_filter", "products", "1 = 0"]')
+        assert info["row_count"] == 0 and info["comparison"]["relation"] == "subset"
+        assert info["relation"] == "different" and reward == 0.0
+    finally:
+        env.close()

@@ -47,6 +47,10 @@ _READABLE_SETTINGS = frozenset({"read_uncommitted", "query_only", "encoding", "u
 _FORBIDDEN_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
 
 _PROGRESS_EVERY = 4000  # VM instructions between deadline checks
+# The progress handler runs between VM instructions, never inside one function call, so one
+# huge value (randomblob(1e9), replace() blow-ups) could outlive the deadline and the memory:
+# cap the size of any string or blob (https://www.sqlite.org/limits.html#max_length).
+MAX_VALUE_BYTES = 10_000_000
 
 
 class SQLiteDialect(Dialect):
@@ -61,6 +65,8 @@ class SQLiteDialect(Dialect):
             uri = f"file:{quote(str(path))}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             conn.execute("PRAGMA query_only = ON")
+            if hasattr(conn, "setlimit"):  # Python 3.11+
+                conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
             conn.set_authorizer(_authorizer)
             conn.set_progress_handler(lambda: 1 if guard.expired() else 0, _PROGRESS_EVERY)
             return conn
