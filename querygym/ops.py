@@ -441,13 +441,14 @@ def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool =
     return Projection(out_items, tuple(schema), origins, distinct)
 
 
-def _projection_param(action: Action, param: str, resolver: Resolver) -> Projection:
+def _projection_param(action: Action, param: str, resolver: Resolver, *, required: bool = False) -> Projection:
+    """The column list in ``param``; all input columns when an optional list is omitted."""
     text = action.get(param)
     if text is None:
         return project([], resolver)
     distinct, items = parse_select_list(text, resolver.ctx.dialect)
     resolver.raw_text = text
-    return project(items, resolver, distinct=distinct)
+    return project(items, resolver, distinct=distinct, default_star=not required)
 
 
 def _select(projection: Projection, *sources: Source) -> exp.Select:
@@ -525,10 +526,7 @@ class ProjectionOp(Operation):
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
         src = source(action["table_id"], ctx)
-        resolver = Resolver([src], ctx)
-        distinct, items = parse_select_list(action["columns"], ctx.dialect)
-        resolver.raw_text = action["columns"]
-        projection = project(items, resolver, distinct=distinct, default_star=False)
+        projection = _projection_param(action, "columns", Resolver([src], ctx), required=True)
         body = _select(projection, src)
         ordered, ordering = _carry_order(body, src, projection)
         return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
@@ -676,10 +674,7 @@ class AggregateOp(Operation):
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
         src = source(action["table_id"], ctx)
-        resolver = Resolver([src], ctx)
-        distinct, items = parse_select_list(action["projected_columns"], ctx.dialect)
-        resolver.raw_text = action["projected_columns"]
-        projection = project(items, resolver, distinct=distinct, default_star=False)
+        projection = _projection_param(action, "projected_columns", Resolver([src], ctx), required=True)
         aliases = [c.name for c, item in zip(projection.schema, projection.items) if isinstance(item, exp.Alias)]
         group_resolver = Resolver([src], ctx, aliases=aliases, raw_text=action["group_by"])
         groups = [group_resolver.resolve(g) for g in parse_group_by(action["group_by"], ctx.dialect)]
