@@ -178,6 +178,24 @@ class Catalog:
         """The whole catalog as text: the agent prompt's action section and ``querygym actions``."""
         return "\n\n".join(self.render_group(g) for g in self.groups)
 
+    def render_prompt(self) -> str:
+        """The instructions an agent (a person or a language model) needs to play, with every action.
+
+        >>> prompt = catalog().render_prompt()
+        >>> 'Action: ["perform_join", "<tables>"' in prompt
+        True
+        """
+        return (
+            "You answer a question over a relational database by acting on it one step at a time.\n"
+            "Reply with exactly one action per turn, written as\n"
+            '  Action: ["<action name>", "<parameter>", ...]\n'
+            "Exploration actions show you the schema and the data. Relational-algebra operations each "
+            "create a new intermediate table named T_0, T_1, ... that later actions can use like any "
+            "table; a failed operation creates nothing and tells you why. Tables can be given an alias "
+            '("employee AS e"); conditions, column lists and orderings are SQL expressions. The episode '
+            "ends when the newest intermediate table is exactly the answer.\n\n" + self.render_help()
+        )
+
     # ------------------------------------------------------------------ parsing
     def parse(self, text: Any) -> Action:
         """Parse agent text into an :class:`Action`.

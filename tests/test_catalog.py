@@ -139,3 +139,12 @@ def test_cli_actions_json_matches_the_catalog(capsys):
     assert main(["actions", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [a["name"] for a in listed] == EXPLORATION + OPERATIONS
+
+
+def test_agent_prompt_is_rendered_from_the_catalog():
+    cat = querygym.catalog()
+    prompt = cat.render_prompt()
+    for spec in cat:
+        assert spec.usage in prompt
+        for example in spec.examples:
+            assert example in prompt
