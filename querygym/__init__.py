@@ -11,7 +11,7 @@ import gymnasium as _gym
 
 from querygym.catalog import Action, Catalog, catalog, load_catalog
 from querygym.compare import TableComparison, compare_tables
-from querygym.converters.bird import load_bird
+from querygym.converters import load_bird, load_tasks
 from querygym.errors import (
     CatalogError,
     DatabaseNotFoundError,
@@ -42,5 +42,5 @@ __all__ = [
     "InvalidActionError", "InvalidArgumentError", "PlanError", "QueryGymError", "QueryTimeoutError",
     "ReadOnlyViolation", "RewardConfig", "TableComparison", "Task", "TaskError", "TaskSet", "UnknownDialectError", "UnknownTaskError",
     "builtin_database", "builtin_references", "builtin_tasks", "catalog", "compare_tables", "load_bird",
-    "load_catalog",
+    "load_catalog", "load_tasks",
 ]

@@ -14,38 +14,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from querygym.commands import register_all
+from querygym.commands.common import dataset_args, env_args, load_tasks
 from querygym.errors import QueryGymError
 
 
-def _dataset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bird", metavar="QUESTIONS", help="a BIRD-format question file (default: the built-in tasks)")
-    p.add_argument("--db-root", metavar="DIR", help="folder holding <db_id>/<db_id>.sqlite")
-    p.add_argument("--tables", metavar="FILE", help="a tables.json giving schemas")
-    p.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
-
-
-def _env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dialect", default="sqlite", help="database engine dialect (default: sqlite)")
-    p.add_argument("--max-steps", type=int, default=30, help="steps per episode before truncation (default: 30)")
-    p.add_argument("--timeout", type=float, default=5.0, help="time limit per query in seconds (default: 5)")
-
-
-def _load_tasks(args: argparse.Namespace):
-    from querygym.converters.bird import load_bird
-    from querygym.tasks import builtin_tasks
-
-    if args.bird:
-        tasks = load_bird(args.bird, args.db_root, tables=args.tables)
-    else:
-        if args.db_root or args.tables:
-            raise QueryGymError("--db-root and --tables go with --bird QUESTIONS")
-        tasks = builtin_tasks()
-    if args.task:
-        tasks = tasks.select(args.task)
-    if args.limit is not None:
-        tasks = tasks.select(tasks.ids[: args.limit])
-    return tasks
+_dataset_args = dataset_args
+_env_args = env_args
+_load_tasks = load_tasks
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -55,8 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     tasks = _load_tasks(args)
     if args.scripts:
         scripts = load_scripts(args.scripts)
-    elif args.bird:
-        raise QueryGymError("--bird needs --scripts FILE_OR_DIR with an action script per task")
+    elif args.bird or args.data:
+        raise QueryGymError("a dataset other than the built-in one needs --scripts FILE_OR_DIR with an action "
+                            "script per task")
     else:
         scripts = builtin_references()
     wanted = {str(t.id) for t in tasks}
@@ -166,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _env_args(play)
     play.add_argument("--seed", type=int, help="seed for picking a task")
     play.set_defaults(func=cmd_play)
+    register_all(sub)
     return parser
 
 
