@@ -120,7 +120,9 @@ class QueryGymEnv(gym.Env):
                 raise TaskError("(any)", "no task in the set has a database; nothing can be played")
             task = playable[int(self.np_random.integers(len(playable)))]
         backend = self._backend(task)
-        task.target_result(backend)  # raises TaskError naming the task if the gold SQL fails
+        # The target comes from the task's own engine, where its gold SQL was written; the agent
+        # may play on another engine (the plan compiles anywhere, the gold SQL need not).
+        task.target_result(backend if backend.dialect.name == task.dialect else None)
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
                                max_result_rows=self.max_result_rows, np_random=self.np_random)

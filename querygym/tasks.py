@@ -53,6 +53,8 @@ class Task:
     db: str | None = None
     schema: DatabaseSchema | None = None
     initial_sql: str | None = None
+    #: the dialect of the task's database and gold SQL; targets are always computed there
+    dialect: str = "sqlite"
     problem: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     _target: Any = field(default=None, init=False, repr=False)
@@ -81,8 +83,12 @@ class Task:
             return False
         return isinstance(tree, exp.Query) and tree.args.get("order") is not None
 
-    def target_result(self, backend=None, *, dialect: str = "sqlite", timeout_s: float | None = 30.0):
-        """The gold query's result (columns and rows), computed once and cached."""
+    def target_result(self, backend=None, *, timeout_s: float | None = 30.0):
+        """The gold query's result (columns and rows), computed once and cached.
+
+        ``backend`` may be given to reuse an open connection; it must be on the task's own
+        database and dialect, where the gold SQL was written.
+        """
         if self._target is not None:
             return self._target
         with self._lock:
@@ -96,7 +102,7 @@ class Task:
             own = backend is None
             try:
                 if own:
-                    backend = Backend(self.db, dialect, timeout_s=timeout_s, db_id=self.db_id)
+                    backend = Backend(self.db, self.dialect, timeout_s=timeout_s, db_id=self.db_id)
                 self._target = backend.execute(self.gold_sql, max_rows=None, timeout_s=timeout_s)
             except ExecutionError as exc:
                 self.problem = f"gold SQL fails: {exc}"
@@ -185,7 +191,7 @@ class TaskSet:
         try:
             for task in self.playable():
                 if task.db not in backends:
-                    backends[task.db] = Backend(task.db, timeout_s=timeout_s, db_id=task.db_id)
+                    backends[task.db] = Backend(task.db, task.dialect, timeout_s=timeout_s, db_id=task.db_id)
                 try:
                     task.target_result(backends[task.db], timeout_s=timeout_s)
                 except TaskError:
