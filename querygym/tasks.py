@@ -173,8 +173,8 @@ class TaskSet:
     @property
     def problems(self) -> list[Problem]:
         """Problems found at load time and by :meth:`check`, one per task."""
-        seen = {p.task_id for p in self._problems}
-        found = [Problem(t.id, t.problem) for t in self.tasks if t.problem and t.id not in seen]
+        seen = set(self._problems)
+        found = [Problem(t.id, t.problem) for t in self.tasks if t.problem and Problem(t.id, t.problem) not in seen]
         return self._problems + found
 
     def playable(self) -> list[Task]:

@@ -261,3 +261,17 @@ def test_check_reports_failing_gold_sql_and_reset_refuses_it(tmp_path):
     fresh = querygym.load_bird(path, SPIDER / "database")
     problems = fresh.check()
     assert [(p.task_id, "no such column: nope" in p.reason) for p in problems] == [("bad-2", True)]
+
+
+def test_verbatim_duplicate_records_load_once_and_are_reported(tmp_path):
+    import json
+
+    record = {"question_id": 7, "db_id": "x", "question": "q?", "evidence": "", "SQL": "SELECT 1", "difficulty": ""}
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps([record, dict(record)]))
+    tasks = querygym.load_bird(path)
+    assert len(tasks) == 1
+    assert any("repeats an earlier record" in p.reason for p in tasks.problems)
+    path.write_text(json.dumps([record, dict(record, question="other?")]))
+    with pytest.raises(querygym.DatasetError, match="two different records"):
+        querygym.load_bird(path)

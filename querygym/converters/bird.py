@@ -90,6 +90,7 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
         raise DatasetError(f"{root}: database root is not a directory")
     tasks, problems = [], []
     db_cache: dict[str, str | None] = {}
+    seen: dict[str, dict] = {}
     for i, rec in enumerate(data):
         if not isinstance(rec, dict) or any(k not in rec for k in _REQUIRED):
             missing = [k for k in _REQUIRED if not isinstance(rec, dict) or k not in rec]
@@ -98,6 +99,15 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
                                f"evidence, SQL, difficulty")
         db_id = str(rec["db_id"])
         task_id = rec.get("question_id", i)
+        if str(task_id) in seen:
+            if seen[str(task_id)] != rec:
+                raise DatasetError(f"{questions}: question_id {task_id} is used by two different records "
+                                   f"(#{list(seen).index(str(task_id))} and #{i})")
+            # BIRD's mini-dev file repeats some records verbatim; one copy is enough.
+            problems.append(Problem(task_id, f"record #{i} repeats an earlier record with the same id verbatim; "
+                                             f"loaded once"))
+            continue
+        seen[str(task_id)] = rec
         if db_id not in db_cache:
             db_cache[db_id] = _find_database(root, db_id)
         db = db_cache[db_id]
