@@ -1,18 +1,30 @@
-"""The dialect base class and its registry."""
+"""The dialect base class and its registry.
+
+A dialect reads the agent's SQL fragments in ``input_dialect`` (SQLite's syntax and meaning
+for every built-in engine, since the benchmarks' gold SQL and most agents write SQLite) and
+renders the compiled plan in ``sqlglot_dialect``.  sqlglot transpiles the syntax (``strftime``,
+``GROUP_CONCAT``, ``IIF``, NULL ordering, safe division); where the engine's *meaning* still
+differs, the dialect lists rewrites in ``transforms`` (functions on the sqlglot AST, applied
+just before rendering), and what no rewrite can fix is documented in the dialect's module.
+"""
 
 from __future__ import annotations
 
 import difflib
+import heapq
+import itertools
+import threading
 import time
 import warnings
+import weakref
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import sqlalchemy as sa
 from sqlglot import exp
 
-from querygym.errors import UnknownDialectError
+from querygym.errors import InvalidArgumentError, UnknownDialectError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
 ENTRY_POINT_GROUP = "querygym.dialects"
@@ -20,19 +32,96 @@ _REGISTRY: dict[str, type["Dialect"]] = {}
 
 
 class QueryGuard:
-    """Per-connection state the engine hooks read: the deadline of the running query."""
+    """Per-connection state the engine hooks read: the deadline of the running query.
+
+    Engines that check the deadline themselves (SQLite's progress handler) read
+    :meth:`expired`; engines that are told the limit up front (PostgreSQL's
+    ``statement_timeout``) read ``timeout_s``; engines that can only be stopped from outside
+    register an interrupter with :meth:`add_interrupter`, which a shared watchdog thread
+    calls once the running query's deadline passes (DuckDB's ``Connection.interrupt``).
+    """
 
     def __init__(self) -> None:
         self.deadline: float | None = None
+        self.timeout_s: float | None = None
+        self._interrupters: list[Any] = []
+        self._lock = threading.Lock()
+        self._generation = 0  # which query an armed watchdog entry belongs to
+
+    def add_interrupter(self, interrupt: Any) -> None:
+        """Call ``interrupt()`` (from the watchdog thread) when a query outlives its limit."""
+        self._interrupters.append(interrupt)
 
     def start(self, timeout_s: float | None) -> None:
-        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._lock:
+            self._generation += 1
+            self.timeout_s = timeout_s
+            self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+            if self.deadline is not None and self._interrupters:
+                _Watchdog.get().arm(self.deadline, self, self._generation)
 
     def stop(self) -> None:
-        self.deadline = None
+        with self._lock:
+            self._generation += 1
+            self.deadline = None
+            self.timeout_s = None
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
+
+    def _fire(self, generation: int) -> None:
+        # Under the lock, so a query that has finished (stop) is never interrupted afterwards,
+        # and the next query on the connection cannot be hit by its predecessor's alarm.
+        with self._lock:
+            if generation != self._generation or self.deadline is None:
+                return
+            for interrupt in self._interrupters:
+                try:
+                    interrupt()
+                except Exception:  # a connection closed meanwhile has nothing left to stop
+                    pass
+
+
+class _Watchdog:
+    """One daemon thread for the whole process, waking at the earliest armed deadline."""
+
+    _instance: "_Watchdog | None" = None
+    _create_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any, int]] = []
+        self._counter = itertools.count()
+        self._cond = threading.Condition()
+        thread = threading.Thread(target=self._run, name="querygym-watchdog", daemon=True)
+        thread.start()
+
+    @classmethod
+    def get(cls) -> "_Watchdog":
+        if cls._instance is None:
+            with cls._create_lock:
+                if cls._instance is None:
+                    cls._instance = cls()
+        return cls._instance
+
+    def arm(self, deadline: float, guard: QueryGuard, generation: int) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, next(self._counter), weakref.ref(guard), generation))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                deadline, _, ref, generation = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            guard = ref()
+            if guard is not None:
+                guard._fire(generation)
 
 
 class Dialect:
@@ -44,10 +133,16 @@ class Dialect:
     """
 
     name: ClassVar[str] = ""
-    #: sqlglot's name for the engine: agent expressions are read and SQL is written in it.
+    #: sqlglot's name for the engine: compiled SQL is written in it.
     sqlglot_dialect: ClassVar[str] = ""
+    #: sqlglot's name for the language of the agent's fragments (conditions, column lists, ...).
+    #: SQLite for every built-in engine, so one action script plays on all of them.
+    input_dialect: ClassVar[str] = "sqlite"
     #: functions the agent may never call on this engine (lower-case names).
     forbidden_functions: ClassVar[frozenset[str]] = frozenset()
+    #: rewrites of the compiled AST that keep ``input_dialect``'s meaning on this engine,
+    #: applied in order to a copy just before rendering (see the functions below the class).
+    transforms: ClassVar[tuple[Callable[[exp.Expression], exp.Expression], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,7 +151,16 @@ class Dialect:
 
     # ------------------------------------------------------------------ SQL
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
-        return expression.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+        return self.prepare(expression).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+
+    def prepare(self, expression: exp.Expression) -> exp.Expression:
+        """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
+        if not self.transforms:
+            return expression
+        expression = expression.copy()
+        for transform in self.transforms:
+            expression = transform(expression)
+        return expression
 
     def compile_query(self, plan, query: exp.Query, through: tuple = ()) -> exp.Query:
         """``query`` with a WITH clause for every plan node it depends on.
@@ -115,6 +219,12 @@ class Dialect:
         """Whether a driver error means the query was stopped at its time limit."""
         return False
 
+    def load_database(self, source: str, **options: Any):
+        """Copy the SQLite database ``source`` into this engine; see :mod:`querygym.engines`."""
+        raise InvalidArgumentError(
+            f"the {self.name!r} dialect cannot load SQLite databases; engines that can: "
+            f"{', '.join(n for n in available() if _can_load(n)) or 'none'}")
+
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         """The database's tables, columns, keys, read through SQLAlchemy's inspector."""
         insp = sa.inspect(engine)
@@ -131,6 +241,67 @@ class Dialect:
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
         return DatabaseSchema(db_id, tuple(tables))
+
+
+# ---------------------------------------------------------------------- transforms
+# Each takes an AST parsed with SQLite's meaning and returns one that means the same on an
+# engine that differs; dialects list the ones they need in ``transforms``.
+
+def like_as_ilike(expression: exp.Expression) -> exp.Expression:
+    """SQLite's LIKE ignores the case of ASCII letters (https://www.sqlite.org/lang_expr.html#like);
+    PostgreSQL's and DuckDB's LIKE do not, so LIKE becomes ILIKE (which also folds non-ASCII
+    letters, a documented residue)."""
+    for like in list(expression.find_all(exp.Like)):
+        ilike = exp.ILike(**{k: v for k, v in like.args.items()})
+        if like is expression:
+            return ilike
+        like.replace(ilike)
+    return expression
+
+
+# Where a predicate is read as a truth value; anywhere else it is a value.
+_TRUTH_PARENTS = (exp.Where, exp.Having, exp.Connector, exp.Not, exp.Qualify, exp.Filter)
+
+
+def predicates_as_integers(expression: exp.Expression) -> exp.Expression:
+    """SQLite has no boolean type: a comparison is the integer 0 or 1 wherever it stands
+    (``SUM(x > 5)``, ``x > 5 AS flag``).  On an engine with booleans, a predicate used as a
+    value is cast to INTEGER; predicates in WHERE, HAVING, ON, CASE WHEN and boolean
+    connectives stay truth values."""
+    candidates = [n for n in expression.find_all(exp.Predicate, exp.Not, exp.Connector, exp.Boolean)
+                  if _used_as_value(n)]
+    for node in reversed(candidates):  # innermost first: outer casts wrap already-cast children
+        cast = exp.Cast(to=exp.DataType.build("INT"))
+        if node is expression:
+            cast.set("this", node)
+            return cast
+        node.replace(cast)
+        cast.set("this", node)
+    return expression
+
+
+def _used_as_value(node: exp.Expression) -> bool:
+    child, parent = node, node.parent
+    while isinstance(parent, exp.Paren):
+        child, parent = parent, parent.parent
+    if parent is None or isinstance(parent, _TRUTH_PARENTS):
+        return False
+    if isinstance(parent, exp.Join):
+        return child.arg_key != "on"
+    if isinstance(parent, exp.If):  # CASE WHEN <truth> THEN <value>
+        return child.arg_key != "this"
+    if isinstance(parent, exp.Case):  # CASE <value> WHEN ...: a simple CASE compares values
+        return True
+    return True
+
+
+def round_through_numeric(expression: exp.Expression) -> exp.Expression:
+    """PostgreSQL has ``round(numeric, int)`` but no ``round(double precision, int)``: the value
+    goes through NUMERIC, which rounds half away from zero as SQLite does."""
+    for node in list(expression.find_all(exp.Round)):
+        if node.args.get("decimals") is not None:
+            node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL")))
+    return expression
 
 
 def _type_name(sa_type: Any) -> str:
@@ -165,6 +336,13 @@ def available() -> list[str]:
     names = set(_REGISTRY) | set(_BUILTIN_MODULES)
     names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
     return sorted(names)
+
+
+def _can_load(name: str) -> bool:
+    try:
+        return get(name).load_database is not Dialect.load_database
+    except Exception:  # a plugin that fails to import cannot load anything
+        return False
 
 
 _BUILTIN_MODULES = {"sqlite": "querygym.dialects.sqlite"}
