@@ -92,7 +92,7 @@ class Source:
 # ---------------------------------------------------------------------- parsing fragments
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
     try:
-        statements = sqlglot.parse(sql, read=dialect.sqlglot_dialect)
+        statements = sqlglot.parse(sql, read=dialect.input_dialect)
     except (ParseError, TokenError) as exc:
         message = str(exc).splitlines()[0]
         raise PlanError(f"Could not parse the {what} {text!r}: {message}") from None
@@ -162,7 +162,7 @@ def parse_table_ref(text: str, dialect) -> tuple[str, str | None]:
     if not isinstance(text, str) or not text.strip():
         raise PlanError(f"A table reference must be a table name or an id like T_0, got {text!r}.")
     try:
-        sel = sqlglot.parse_one(f"SELECT * FROM {text}", read=dialect.sqlglot_dialect)
+        sel = sqlglot.parse_one(f"SELECT * FROM {text}", read=dialect.input_dialect)
     except (ParseError, TokenError):
         raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
                         f"like T_0, optionally followed by AS and an alias.") from None
@@ -423,7 +423,7 @@ def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool =
             name = resolved.name
         else:
             inner = original.this if isinstance(original, exp.Alias) else original
-            name = inner.sql(dialect=dialect.sqlglot_dialect)
+            name = inner.sql(dialect=dialect.input_dialect)
         if name.casefold() in taken:
             base = f"{resolved.table}_{name}" if isinstance(resolved, exp.Column) and resolved.table else name
             candidate, n = base, 2
