@@ -51,7 +51,7 @@ from querygym.dialects import get as get_dialect
 from querygym.errors import PlanError, QueryGymError
 from querygym.ops import OPERATIONS, Context
 from querygym.plan import PlanGraph, PlanNode
-from querygym.schema import DatabaseSchema
+from querygym.schema import DatabaseSchema, did_you_mean
 
 
 class DecompositionError(QueryGymError):
@@ -71,6 +71,8 @@ class Decomposition:
     actions: list[str] = field(default_factory=list)
     error: str | None = None
     construct: str | None = None
+    #: the step that would have come next when a step does not validate (an agent's SQL mistake)
+    failed_action: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,15 +98,17 @@ def decompose(sql: str, schema_or_task: Any, dialect: str = "sqlite") -> Decompo
         return Decomposition(sql, error=f"expected one statement, got {len(statements)}", construct="statements")
     tree = statements[0]
     if not isinstance(tree, exp.Query):
-        return Decomposition(sql, error=f"only SELECT queries can be decomposed, not {tree.key.upper()}",
-                             construct=tree.key.upper())
+        kind = tree.key.upper() if isinstance(tree, (exp.DML, exp.DDL, exp.Command)) else "not a query"
+        return Decomposition(sql, error=f"only SELECT queries can be decomposed; this is {kind} "
+                             f"({sql.strip()[:40]!r})", construct=kind)
     builder = _Builder(schema, d)
     try:
         builder.query(tree)
     except DecompositionError as exc:
         return Decomposition(sql, builder.actions, error=str(exc), construct=exc.construct)
     except PlanError as exc:
-        return Decomposition(sql, builder.actions, error=f"a step does not validate: {exc}", construct="step")
+        return Decomposition(sql, builder.actions, error=f"a step does not validate: {exc}", construct="step",
+                             failed_action=builder.failed_action)
     return Decomposition(sql, builder.actions)
 
 
@@ -154,6 +158,7 @@ class _Builder:
         self.actions: list[str] = []
         self.ctes: dict[str, str] = {}  # WITH name (lower) -> node id
         self.catalog = catalog()
+        self.failed_action: str | None = None
 
     # ------------------------------------------------------------------ emitting steps
     def emit(self, name: str, *args: Any) -> PlanNode:
@@ -161,7 +166,11 @@ class _Builder:
             args = args[:-1]
         text = json.dumps([name, *args], ensure_ascii=False)
         action = self.catalog.parse(text)
-        node = OPERATIONS[name]().build(action, Context(self.plan, self.schema, self.dialect))
+        try:
+            node = OPERATIONS[name]().build(action, Context(self.plan, self.schema, self.dialect))
+        except PlanError:
+            self.failed_action = text
+            raise
         self.plan.add(node)
         self.actions.append(text)
         return node
@@ -519,6 +528,10 @@ class _Builder:
                     return exp.column(_ident(scope.cols[key]), table=_ident(scope.qualifier))
                 if key[0] is not None and (None, key[1]) in scope.cols and key[0] in scope.sources:
                     return exp.column(_ident(scope.cols[(None, key[1])]), table=_ident(scope.qualifier))
+                if key[0] is not None and any(q == key[0] for q, _ in scope.cols):
+                    known = [c for q, c in scope.cols if q == key[0]]
+                    raise PlanError(f"Column {node.name!r} is not in {node.table}.{did_you_mean(node.name, known)} "
+                                    f"Existing columns: {', '.join(known)}.")
             elif not isinstance(node, exp.Column) and scope.exprs and not _inside_subquery(node, expression):
                 hit = scope.exprs.get(_key(node))
                 if hit is not None and _has_aggregate(node):

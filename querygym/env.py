@@ -32,6 +32,7 @@ from gymnasium import spaces
 
 from querygym.backend import Backend
 from querygym.catalog import catalog as load_default_catalog
+from querygym.compare import compare_tables
 from querygym.episode import Episode, Outcome
 from querygym.errors import InvalidActionError, InvalidArgumentError, TaskError
 from querygym.reward import RewardConfig, RewardTracker
@@ -107,9 +108,9 @@ class QueryGymEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options) - {"task_id"}
+        unknown = set(options) - {"task_id", "initial_sql"}
         if unknown:
-            raise InvalidArgumentError(f"unknown reset option(s) {sorted(unknown)}; supported: task_id")
+            raise InvalidArgumentError(f"unknown reset option(s) {sorted(unknown)}; supported: task_id, initial_sql")
         if options.get("task_id") is not None:
             task = self.tasks[options["task_id"]]
             if not task.playable:
@@ -129,10 +130,25 @@ class QueryGymEnv(gym.Env):
         self._tracker = RewardTracker(self.reward_config)
         self._steps = 0
         self._done = False
-        obs = self._clip(self.episode.overview())
-        self._last_obs = obs
+        text = self.episode.overview()
         info = {"kind": "overview", "task_id": task.id, "db_id": task.db_id, "step": 0, "action": None,
                 "cte_id": None, "error": None, "reward": None}
+        initial_sql = options.get("initial_sql", task.initial_sql)
+        if initial_sql is not None:
+            if not isinstance(initial_sql, str):
+                raise InvalidArgumentError(f"initial_sql must be a string, got {type(initial_sql).__name__}")
+            report, detail = self.episode.start_from_sql(initial_sql, task.dialect)
+            if detail["final_cte_id"] is not None:
+                node = self.episode.plan.node(detail["final_cte_id"])
+                rows = self.episode.backend.execute(self.episode.dialect.compile(self.episode.plan, node),
+                                                    max_rows=self.max_result_rows)
+                comparison = None if rows.truncated else compare_tables(
+                    rows.rows, task.target_result().rows, ordered=task.target_ordered and node.ordered)
+                detail["relation"] = comparison.relation if comparison is not None else "different"
+            text += "\n\n" + report
+            info["initial"] = detail
+        obs = self._clip(text)
+        self._last_obs = obs
         return obs, info
 
     def step(self, action: Any):
@@ -192,8 +208,6 @@ class QueryGymEnv(gym.Env):
         return self._backends[task.db]
 
     def _compare(self, outcome: Outcome):
-        from querygym.compare import compare_tables
-
         result = outcome.result
         if result.truncated:
             return None

@@ -111,6 +111,55 @@ class Episode:
         inner = self.dialect.compile_node(self.plan, node)
         return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("counted"))
 
+    # ------------------------------------------------------------------ error remediation
+    def start_from_sql(self, sql: str, sql_dialect: str = "sqlite") -> tuple[str, dict[str, Any]]:
+        """Break a user's SQL into steps and apply them up to the first that fails.
+
+        Returns the report shown to the agent and its structured form for ``info``.
+        """
+        from querygym.decompose import decompose
+
+        decomposition = decompose(sql, self.schema, dialect=sql_dialect)
+        steps = list(decomposition.actions)
+        if decomposition.failed_action:
+            steps.append(decomposition.failed_action)
+        lines = [f"Your SQL:\n{sql.strip()}"]
+        detail: dict[str, Any] = {"sql": sql, "steps": steps, "applied": 0, "failed_step": None, "error": None,
+                                  "cte_ids": [], "final_cte_id": None}
+        if not steps and not decomposition.ok:
+            detail["error"] = decomposition.error
+            lines.append(f"It could not be broken into steps: {decomposition.error}.")
+            return "\n".join(lines), detail
+        lines.append(f"It was broken into {len(steps)} step(s):")
+        failed = None
+        for number, text in enumerate(steps, 1):
+            if failed is not None:
+                lines.append(f"  {number}. {text} -> not run")
+                continue
+            outcome = self.apply(self.catalog.parse(text))
+            if outcome.kind == "cte":
+                detail["applied"] = number
+                detail["cte_ids"].append(outcome.node.id)
+                lines.append(f"  {number}. {text} -> {outcome.node.id} ({outcome.row_count} rows)")
+            else:
+                failed = number
+                detail["failed_step"] = number
+                detail["error"] = outcome.error
+                lines.append(f"  {number}. {text} -> failed: {outcome.error['message']}")
+        if failed is None and not decomposition.ok:
+            failed = len(steps) + 1
+            detail["failed_step"] = failed
+            detail["error"] = {"type": "decomposition", "message": decomposition.error}
+            what = "the next step cannot be built" if decomposition.construct == "step" else "not expressible as a step"
+            lines.append(f"  {failed}. ({what}) -> {decomposition.error}")
+        if failed is None:
+            detail["final_cte_id"] = self.plan.newest.id if len(self.plan) else None
+            lines.append(f"Every step ran; the final table is {detail['final_cte_id']}. Check it against the question.")
+        else:
+            made = ", ".join(detail["cte_ids"]) or "none"
+            lines.append(f"Intermediate tables that exist: {made}. Repair from step {failed}.")
+        return "\n".join(lines), detail
+
     # ------------------------------------------------------------------ text
     def describe_node(self, node: PlanNode, result: Result, row_count: int, sql: str) -> str:
         cols = ", ".join(f"{c.name} ({c.type})" if c.type else c.name for c in node.schema)
