@@ -1,6 +1,6 @@
 """The ``querygym`` command.
 
-querygym run      play action scripts (the built-in references by default) and write trajectories
+querygym run      play action scripts (the built-in references by default, or the oracle) and write trajectories
 querygym actions  print the action catalog
 querygym tasks    list a dataset's tasks (``--check`` computes every target)
 querygym play     type actions by hand at a prompt
@@ -29,20 +29,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     from querygym.tasks import builtin_references
 
     tasks = _load_tasks(args)
-    if args.scripts:
+    unscripted: dict[str, str] = {}
+    if args.agent == "oracle":
+        from querygym.oracle import oracle_scripts
+
+        if args.scripts:
+            raise QueryGymError("--agent oracle makes its own scripts; drop --scripts")
+        scripts, unscripted = oracle_scripts(t for t in tasks if t.playable)
+    elif args.scripts:
         scripts = load_scripts(args.scripts)
     elif args.bird or args.data:
         raise QueryGymError("a dataset other than the built-in one needs --scripts FILE_OR_DIR with an action "
-                            "script per task")
+                            "script per task, or --agent oracle")
     else:
         scripts = builtin_references()
     wanted = {str(t.id) for t in tasks}
     scripts = {k: v for k, v in scripts.items() if k in wanted}
-    if not scripts:
+    if not scripts and not unscripted:
         raise QueryGymError("no task in the selection has an action script")
     env_kwargs = {"dialect": args.dialect, "max_steps": args.max_steps, "timeout_s": args.timeout}
     summary = run_scripts(tasks, scripts, args.out, env_kwargs=env_kwargs,
-                          progress=None if args.quiet else sys.stderr)
+                          progress=None if args.quiet else sys.stderr, unscripted=unscripted)
     print(format_summary(summary))
     print(f"wrote {Path(args.out) / 'trajectories.jsonl'} and {Path(args.out) / 'summary.json'}")
     return 0
@@ -122,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="play action scripts and write trajectories")
     _dataset_args(run)
     _env_args(run)
+    run.add_argument("--agent", choices=["script", "oracle"], default="script",
+                     help="script: play --scripts (or the built-in references); oracle: decompose each task's "
+                          "gold SQL and replay its steps")
     run.add_argument("--scripts", metavar="PATH", help="action scripts: JSON {task_id: [actions]}, JSONL, or a "
                      "directory of <task_id>.txt (default: the built-in reference scripts)")
     run.add_argument("--out", default="querygym-run", metavar="DIR", help="output directory (default: querygym-run)")

@@ -98,13 +98,19 @@ class RunSummary:
 
 def run_scripts(tasks: TaskSet, scripts: dict[str, list[str]], out_dir: str | Path, *,
                 env_kwargs: dict[str, Any] | None = None, progress: TextIO | None = sys.stderr,
-                on_step: Callable[[dict], None] | None = None) -> dict[str, Any]:
-    """Play every task that has a script; write ``trajectories.jsonl`` and ``summary.json`` to ``out_dir``."""
+                on_step: Callable[[dict], None] | None = None,
+                unscripted: dict[str, str] | None = None) -> dict[str, Any]:
+    """Play every task that has a script; write ``trajectories.jsonl`` and ``summary.json`` to ``out_dir``.
+
+    ``unscripted`` names tasks that should have been played but have no script, with the
+    reason; they count as unsolved episodes of zero steps.
+    """
     from querygym.env import QueryGymEnv
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    selected = [t for t in tasks if str(t.id) in scripts]
+    unscripted = dict(unscripted or {})
+    selected = [t for t in tasks if str(t.id) in scripts or str(t.id) in unscripted]
     missing = sorted(set(scripts) - {str(t.id) for t in tasks})
     if missing:
         raise DatasetError(f"scripts name task ids that are not in the task set: {', '.join(missing[:10])}")
@@ -115,7 +121,11 @@ def run_scripts(tasks: TaskSet, scripts: dict[str, list[str]], out_dir: str | Pa
     try:
         with traj_tmp.open("w", encoding="utf-8") as fh:
             for i, task in enumerate(selected, 1):
-                summary.episodes.append(_play(env, task, scripts[str(task.id)], fh, on_step))
+                if str(task.id) in unscripted:
+                    summary.episodes.append(EpisodeRecord(task.id, task.difficulty, False, 0, 0, 0.0,
+                                                          error=unscripted[str(task.id)]))
+                else:
+                    summary.episodes.append(_play(env, task, scripts[str(task.id)], fh, on_step))
                 if progress is not None:
                     _progress(progress, i, len(selected), sum(e.solved for e in summary.episodes))
         os.replace(traj_tmp, out / "trajectories.jsonl")

@@ -43,3 +43,13 @@ def load_tasks(args: argparse.Namespace):
     if args.limit is not None:
         tasks = tasks.select(tasks.ids[: args.limit])
     return tasks
+
+
+def bench_parsers(subparsers):
+    """The sub-parsers of ``querygym bench``, created once whichever command module asks first."""
+    existing = getattr(subparsers, "_querygym_bench", None)
+    if existing is None:
+        bench = subparsers.add_parser("bench", help="measure querygym on a dataset")
+        existing = bench.add_subparsers(dest="bench", required=True)
+        subparsers._querygym_bench = existing
+    return existing
