@@ -100,7 +100,7 @@ def test_decomposition_is_deterministic_and_uses_the_papers_syntax():
 
 def test_uncorrelated_subqueries_become_their_own_steps_and_correlated_ones_stay_inline():
     d = decompose(SHAPES[9], SCHEMA)
-    assert [json.loads(a)[0] for a in d.actions] == ["perform_projection", "perform_filter"]
+    assert [json.loads(a)[0] for a in d.actions] == ["perform_aggregate", "perform_filter"]
     assert "(SELECT T_0." in json.loads(d.actions[1])[2]
     d = decompose(SHAPES[8], SCHEMA)
     assert [json.loads(a)[0] for a in d.actions] == ["perform_filter"]
@@ -157,15 +157,17 @@ def test_remediation_of_sql_that_runs_reports_its_relation(env):
     assert info["initial"]["applied"] == 0 and "could not be broken into steps" in obs
 
 
-def test_tasks_carrying_initial_sql_use_it(env):
-    task = TASKS[2]
-    original = task.initial_sql
-    task.initial_sql = "SELECT COUNT(*) FROM customers WHERE segment = NULL"
+def test_tasks_carrying_initial_sql_use_it():
+    tasks = querygym.builtin_tasks()
+    tasks[2].initial_sql = "SELECT COUNT(*) FROM customers WHERE segment = NULL"
+    env = QueryGymEnv(tasks)
     try:
-        obs, info = env.reset(options={"task_id": task.id})
+        obs, info = env.reset(options={"task_id": 2})
         assert info["initial"]["relation"] == "different" and "Your SQL" in obs
+        obs, info = env.reset(options={"task_id": 3})
+        assert "initial" not in info
     finally:
-        task.initial_sql = original
+        env.close()
 
 
 def test_oracle_run_solves_every_builtin_task(tmp_path):
