@@ -176,7 +176,8 @@ class _Builder:
         return node
 
     def sql(self, expression: exp.Expression) -> str:
-        return expression.sql(dialect=self.dialect.sqlglot_dialect)
+        # Steps are written the way agents write them: in the dialect's input syntax.
+        return expression.sql(dialect=getattr(self.dialect, "input_dialect", self.dialect.sqlglot_dialect))
 
     def snapshot(self):
         return self.plan.copy(), list(self.actions), dict(self.ctes)
