@@ -10,6 +10,7 @@ just before rendering), and what no rewrite can fix is documented in the dialect
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import heapq
 import itertools
@@ -92,8 +93,18 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Any, int]] = []
         self._counter = itertools.count()
         self._cond = threading.Condition()
-        thread = threading.Thread(target=self._run, name="querygym-watchdog", daemon=True)
-        thread.start()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="querygym-watchdog", daemon=True)
+        self._thread.start()
+        # Ended before the interpreter tears modules down: a thread still running then keeps
+        # native extension objects alive (DuckDB's bindings report them as leaks).
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join(timeout=1.0)
 
     @classmethod
     def get(cls) -> "_Watchdog":
@@ -111,8 +122,10 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._heap:
+                while not self._heap and not self._stopped:
                     self._cond.wait()
+                if self._stopped:
+                    return
                 deadline, _, ref, generation = self._heap[0]
                 delay = deadline - time.monotonic()
                 if delay > 0:
@@ -345,4 +358,8 @@ def _can_load(name: str) -> bool:
         return False
 
 
-_BUILTIN_MODULES = {"sqlite": "querygym.dialects.sqlite"}
+_BUILTIN_MODULES = {
+    "sqlite": "querygym.dialects.sqlite",
+    "postgres": "querygym.dialects.postgres",
+    "duckdb": "querygym.dialects.duckdb",
+}
