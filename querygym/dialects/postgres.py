@@ -17,10 +17,11 @@ Targets
 
 Read-only and time limits
 -------------------------
-Every session starts with ``default_transaction_read_only=on`` and runs in autocommit, so each
-statement is its own read-only transaction.  Statements go through the extended query protocol
-(binary results), which accepts one statement per call: ``SELECT 1; DROP ...`` is refused
-before anything runs.  Databases copied into the private server are read as the role
+Every session starts with ``default_transaction_read_only=on``, so every transaction is
+read-only.  Statements go through the extended query protocol (a server-side cursor, or binary
+results), which accepts one statement per call: ``SELECT 1; DROP ...`` is refused before
+anything runs.  Rows are fetched from a server-side cursor as the backend asks for them, so a
+row cap also caps the memory a huge result takes.  Databases copied into the private server are read as the role
 ``querygym_reader``, which may only SELECT the copied schemas (no temporary tables, no
 functions that need privileges: ``pg_read_file``, ``lo_import``, ...); on a server of your own,
 give a URL of a role that can only read.  Functions that change settings or reach outside the
@@ -84,6 +85,7 @@ from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
 READER_ROLE = "querygym_reader"
 META_SCHEMA = "querygym_meta"
+_TIMEOUT_KEY = "querygym_statement_timeout_ms"
 _LOAD_LOCK_KEY = 0x51_47_4C_44  # pg_advisory_xact_lock key serialising loads on one server
 # (keys is json, not jsonb: jsonb would reorder the tables)
 
@@ -141,17 +143,24 @@ class PostgresDialect(Dialect):
         else:
             url = self.load_database(target).target
         # no_parameters: a statement without parameters reaches psycopg as it is, so '%' in
-        # LIKE patterns is not read as a placeholder.
-        engine = sa.create_engine(_sqlalchemy_url(url), isolation_level="AUTOCOMMIT",
-                                  execution_options={"no_parameters": True}, **_session_options(url))
+        # LIKE patterns is not read as a placeholder.  stream_results: rows come through a
+        # server-side cursor, FETCHed as the backend asks for them, so a row cap bounds the
+        # memory a huge result takes (a client-side cursor would receive every row).
+        engine = sa.create_engine(_sqlalchemy_url(url), **_session_options(url),
+                                  execution_options={"no_parameters": True, "stream_results": True,
+                                                     "max_row_buffer": 10_000})
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _time_limit(conn, cursor, statement, parameters, context, executemany):
-            # statement_timeout in ms; 0 means none.  Sent only when it changes on this connection.
+            # statement_timeout in ms (0: none), sent when it differs from the session's.
             ms = 0 if guard.timeout_s is None else max(1, int(guard.timeout_s * 1000))
-            if conn.info.get("querygym_timeout_ms") != ms:
-                cursor.execute(f"SET statement_timeout = {ms}")
-                conn.info["querygym_timeout_ms"] = ms
+            if conn.info.get(_TIMEOUT_KEY) != ms:
+                conn.connection.dbapi_connection.execute(f"SET statement_timeout = {ms}")
+                conn.info[_TIMEOUT_KEY] = ms
+
+        @sa.event.listens_for(engine, "rollback")
+        def _forget_time_limit(conn):
+            conn.info.pop(_TIMEOUT_KEY, None)  # a SET inside a rolled-back transaction is undone
 
         return engine
 
