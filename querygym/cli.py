@@ -25,34 +25,53 @@ _load_tasks = load_tasks
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from querygym.runner import format_summary, load_scripts, run_scripts
-    from querygym.tasks import builtin_references
+    from querygym.runner import format_summary, run_agent
 
     tasks = _load_tasks(args)
-    unscripted: dict[str, str] = {}
-    if args.agent == "oracle":
-        from querygym.oracle import oracle_scripts
-
-        if args.scripts:
-            raise QueryGymError("--agent oracle makes its own scripts; drop --scripts")
-        scripts, unscripted = oracle_scripts(t for t in tasks if t.playable)
-    elif args.scripts:
-        scripts = load_scripts(args.scripts)
-    elif args.bird or args.data:
+    spec = _agent_spec(args)
+    if spec["name"] == "script" and spec.get("scripts") is None and (args.bird or args.data):
         raise QueryGymError("a dataset other than the built-in one needs --scripts FILE_OR_DIR with an action "
-                            "script per task, or --agent oracle")
-    else:
-        scripts = builtin_references()
-    wanted = {str(t.id) for t in tasks}
-    scripts = {k: v for k, v in scripts.items() if k in wanted}
-    if not scripts and not unscripted:
-        raise QueryGymError("no task in the selection has an action script")
+                            "script per task, or another --agent (oracle, random, llm, replay)")
+    if spec["name"] in ("script", "replay"):
+        from querygym.agents import get
+
+        scripted = get(**spec).scripts
+        tasks = tasks.select([t.id for t in tasks if str(t.id) in scripted])
+        if not len(tasks):
+            raise QueryGymError("no task in the selection has an action script")
     env_kwargs = {"dialect": args.dialect, "max_steps": args.max_steps, "timeout_s": args.timeout}
-    summary = run_scripts(tasks, scripts, args.out, env_kwargs=env_kwargs,
-                          progress=None if args.quiet else sys.stderr, unscripted=unscripted)
+    if args.budget is not None:
+        env_kwargs["budget"] = args.budget
+    summary = run_agent(tasks, spec, args.out, env_kwargs=env_kwargs, workers=args.workers,
+                        executor=args.executor, ray_address=args.ray_address,
+                        progress=None if args.quiet else sys.stderr)
     print(format_summary(summary))
-    print(f"wrote {Path(args.out) / 'trajectories.jsonl'} and {Path(args.out) / 'summary.json'}")
+    out = Path(args.out)
+    print(f"wrote {out / 'trajectories.jsonl'}, {out / 'summary.json'}, {out / 'scorecard.md'} and "
+          f"{out / 'scorecard.png'}")
     return 0
+
+
+def _agent_spec(args: argparse.Namespace) -> dict:
+    name = args.agent
+    if args.scripts and name != "script":
+        raise QueryGymError("--scripts goes with --agent script")
+    if name == "script":
+        return {"name": "script", "scripts": str(Path(args.scripts).resolve()) if args.scripts else None}
+    if name == "replay":
+        if not args.trajectories:
+            raise QueryGymError("--agent replay needs --trajectories FILE (a trajectories.jsonl)")
+        return {"name": "replay", "path": str(Path(args.trajectories).resolve())}
+    if name == "random":
+        return {"name": "random", "seed": args.seed}
+    if name == "llm":
+        if not args.model:
+            raise QueryGymError("--agent llm needs --model NAME (and --base-url URL for a local server)")
+        spec = {"name": "llm", "model": args.model}
+        if args.base_url:
+            spec["base_url"] = args.base_url
+        return spec
+    return {"name": name}
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -129,9 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="play action scripts and write trajectories")
     _dataset_args(run)
     _env_args(run)
-    run.add_argument("--agent", choices=["script", "oracle"], default="script",
+    run.add_argument("--agent", choices=["script", "oracle", "replay", "random", "llm"], default="script",
                      help="script: play --scripts (or the built-in references); oracle: decompose each task's "
-                          "gold SQL and replay its steps")
+                          "gold SQL and replay its steps; replay: a trajectories file; random: a baseline; "
+                          "llm: a model behind an OpenAI-compatible endpoint")
+    run.add_argument("--trajectories", metavar="FILE", help="with --agent replay: the trajectories.jsonl to replay")
+    run.add_argument("--model", help="with --agent llm: the model name")
+    run.add_argument("--base-url", help="with --agent llm: the endpoint (default: $OPENAI_BASE_URL)")
+    run.add_argument("--seed", type=int, help="with --agent random: its seed")
+    run.add_argument("--workers", type=int, default=1, help="episodes played at once (default: 1)")
+    run.add_argument("--executor", choices=["process", "ray"], default="process",
+                     help="process: a local process pool; ray: Ray tasks (default: process)")
+    run.add_argument("--ray-address", help="with --executor ray: the cluster to join (default: start one locally)")
+    run.add_argument("--budget", type=float, help="action-cost budget per episode (costs are in actions.yaml)")
     run.add_argument("--scripts", metavar="PATH", help="action scripts: JSON {task_id: [actions]}, JSONL, or a "
                      "directory of <task_id>.txt (default: the built-in reference scripts)")
     run.add_argument("--out", default="querygym-run", metavar="DIR", help="output directory (default: querygym-run)")

@@ -64,7 +64,8 @@ class QueryGymEnv(gym.Env):
     ``display_rows`` (rows shown per new table), ``max_result_rows`` (rows fetched to compare
     a table with the target; larger tables count as different), ``max_observation_chars``, and
     ``relation_feedback`` (append to each new table's observation whether it is a subset or
-    superset of the answer; off by default, as in the paper, where only the reward says so).
+    superset of the answer; off by default, as in the paper, where only the reward says so), and
+    ``budget`` (truncate the episode once the actions' costs from ``actions.yaml`` reach it).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -72,7 +73,7 @@ class QueryGymEnv(gym.Env):
     def __init__(self, tasks: TaskSet | list[Task] | None = None, *, dialect: str = "sqlite", max_steps: int = 30,
                  timeout_s: float = 5.0, reward: RewardConfig | None = None, display_rows: int = 10,
                  max_result_rows: int = 100_000, max_observation_chars: int = 20_000,
-                 relation_feedback: bool = False, render_mode: str | None = None):
+                 relation_feedback: bool = False, budget: float | None = None, render_mode: str | None = None):
         if tasks is None:
             tasks = builtin_tasks()
         elif not isinstance(tasks, TaskSet):
@@ -83,6 +84,8 @@ class QueryGymEnv(gym.Env):
             raise InvalidArgumentError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if max_steps < 1:
             raise InvalidArgumentError(f"max_steps must be at least 1, got {max_steps}")
+        if budget is not None and budget <= 0:
+            raise InvalidArgumentError(f"budget must be positive, got {budget}")
         self.tasks = tasks
         self.dialect = dialect
         self.max_steps = max_steps
@@ -92,6 +95,7 @@ class QueryGymEnv(gym.Env):
         self.max_result_rows = max_result_rows
         self.max_observation_chars = max_observation_chars
         self.relation_feedback = relation_feedback
+        self.budget = budget
         self.render_mode = render_mode
         self.catalog = load_default_catalog()
         self.action_space = TextSpace(4_096)
@@ -129,6 +133,7 @@ class QueryGymEnv(gym.Env):
                                max_result_rows=self.max_result_rows, np_random=self.np_random)
         self._tracker = RewardTracker(self.reward_config)
         self._steps = 0
+        self._cost = 0.0
         self._done = False
         text = self.episode.overview()
         info = {"kind": "overview", "task_id": task.id, "db_id": task.db_id, "step": 0, "action": None,
@@ -168,8 +173,12 @@ class QueryGymEnv(gym.Env):
             if relation == "subset" and outcome.row_count == 0:
                 relation = "different"  # an empty table is a subset of every answer and says nothing
         breakdown = self._tracker.score(outcome.kind, relation)
+        cost = (outcome.action.spec.cost if outcome.action is not None
+                else float(self.catalog.settings.get("invalid_action_cost", 1.0)))
+        self._cost += cost
         terminated = relation == "equal"
-        truncated = not terminated and self._steps >= self.max_steps
+        out_of_budget = self.budget is not None and self._cost >= self.budget
+        truncated = not terminated and (self._steps >= self.max_steps or out_of_budget)
         text = outcome.text
         if self.relation_feedback and outcome.kind == "cte":
             text += "\n" + comparison_note(comparison)
@@ -179,6 +188,7 @@ class QueryGymEnv(gym.Env):
             "kind": outcome.kind, "task_id": self.task.id, "db_id": self.task.db_id, "step": self._steps,
             "action": outcome.action.to_list() if outcome.action else None,
             "cte_id": outcome.node.id if outcome.node else None, "error": outcome.error, "reward": breakdown,
+            "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget,
         }
         if outcome.kind == "cte":
             info.update(relation=relation, row_count=outcome.row_count, sql=outcome.sql,
