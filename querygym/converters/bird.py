@@ -76,8 +76,13 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
               *, name: str | None = None) -> TaskSet:
     """Read a BIRD-format question file into a :class:`~querygym.tasks.TaskSet`.
 
-    ``db_root`` holds ``<db_id>/<db_id>.sqlite`` (``.db`` is accepted too); ``tables`` is an
-    optional ``tables.json`` giving schemas for databases that are not present.
+    ``db_root`` holds ``<db_id>/<db_id>.sqlite`` (``.db`` is accepted too), or is the URL of a
+    PostgreSQL server holding a database per db_id; ``tables`` is an optional ``tables.json``
+    giving schemas for databases that are not present.  Beyond BIRD's keys, a record may carry
+    ``initial_sql`` (the user's SQL an error-remediation episode starts from), ``dialect`` (the
+    engine of its database and gold SQL, default ``sqlite``) and ``unsupported`` (why it cannot
+    be played; it becomes the task's problem), as :func:`querygym.converters.writer.write_bird`
+    writes them.
     """
     questions = Path(questions)
     data = _read_json(questions, "BIRD questions")
@@ -85,7 +90,8 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
         raise DatasetError(f"{questions}: BIRD questions are a JSON list of objects with "
                            f"{', '.join(_REQUIRED)}; got {type(data).__name__}")
     schemas = load_tables_json(tables) if tables is not None else {}
-    root = Path(db_root) if db_root is not None else None
+    server = str(db_root) if db_root is not None and "://" in str(db_root) else None
+    root = Path(db_root) if db_root is not None and server is None else None
     if root is not None and not root.is_dir():
         raise DatasetError(f"{root}: database root is not a directory")
     tasks, problems = [], []
@@ -109,7 +115,12 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
             continue
         seen[str(task_id)] = rec
         if db_id not in db_cache:
-            db_cache[db_id] = _find_database(root, db_id)
+            if server is not None:
+                from querygym.sandbox import database_url
+
+                db_cache[db_id] = database_url(server, db_id)
+            else:
+                db_cache[db_id] = _find_database(root, db_id)
         db = db_cache[db_id]
         problem = None
         if db is None:
@@ -117,13 +128,15 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
             problem = f"database {db_id!r} not found ({where})"
             if db_id not in schemas:
                 problem += "; no schema for it in a tables file either"
+        if rec.get("unsupported"):
+            problem = str(rec["unsupported"])
         task = Task(id=task_id, db_id=db_id, question=str(rec["question"]), gold_sql=str(rec["SQL"]),
                     evidence=str(rec.get("evidence") or ""), difficulty=str(rec.get("difficulty") or ""),
                     db=db, schema=schemas.get(db_id), problem=problem,
-                    initial_sql=rec.get("initial_sql"),
+                    initial_sql=rec.get("initial_sql"), dialect=str(rec.get("dialect") or "sqlite"),
                     metadata={k: v for k, v in rec.items()
                               if k not in {"question_id", "db_id", "question", "SQL", "evidence", "difficulty",
-                                           "initial_sql"}})
+                                           "initial_sql", "dialect"}})
         tasks.append(task)
     return TaskSet(tasks, problems, name=name or questions.name)
 
