@@ -88,15 +88,19 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    from querygym.converters.report import check_tasks, dataset_report
+
     tasks = _load_tasks(args)
     if args.check:
-        tasks.check(timeout_s=args.timeout)
+        check_tasks(tasks, timeout_s=args.timeout)  # setup SQL (BIRD-Critic) runs in a sandbox copy
     for t in tasks:
         status = "ok" if t.playable else f"unplayable: {t.problem}"
-        question = t.question if len(t.question) <= 70 else t.question[:69] + "…"
+        question = " ".join(t.question.split())
+        question = question if len(question) <= 70 else question[:69] + "…"
         print(f"{t.id}\t{t.db_id}\t{t.difficulty or '-'}\t{status}\t{question}")
     playable = len(tasks.playable())
     print(f"{len(tasks)} task(s), {playable} playable, {len(tasks.problems)} with problems", file=sys.stderr)
+    print(dataset_report(tasks, checked=args.check), file=sys.stderr)
     return 0
 
 
