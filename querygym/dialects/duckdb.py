@@ -49,6 +49,7 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -100,12 +101,12 @@ class DuckDBDialect(Dialect):
 
         path = self.database_file(target)
         # Every connection of this engine (the backend's, and short-lived ones for introspection);
-        # DuckDB shares one database instance between them.  Only the backend's runs under a
+        # all are cursors of one database instance per file.  Only the backend's runs under a
         # deadline, so interrupting all of them stops exactly the query that overran.
         connections: weakref.WeakSet = weakref.WeakSet()
 
         def connect():
-            conn = duckdb.connect(str(path), read_only=True, config=dict(self.connect_config))
+            conn = _instance(path, self.connect_config).cursor()
             connections.add(conn)
             return ConnectionWrapper(conn)
 
@@ -115,6 +116,7 @@ class DuckDBDialect(Dialect):
 
         guard.add_interrupter(interrupt)
         engine = sa.create_engine("duckdb://", creator=connect, poolclass=NullPool)
+        _files[engine] = path
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _one_statement(conn, cursor, statement, parameters, context, executemany):
@@ -150,7 +152,18 @@ class DuckDBDialect(Dialect):
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         """Tables and column types from DuckDB's catalog; for a copied SQLite database, the keys
-        its SQLite schema declared, in the same table order."""
+        its SQLite schema declared, in the same table order.  Read once per file and process:
+        the file is opened read-only, so its schema cannot change."""
+        path = _files.get(engine)
+        key = (_file_key(path), db_id) if path is not None else None
+        if key is not None and key in _schemas:
+            return _schemas[key]
+        schema = self._introspect(engine, db_id)
+        if key is not None:
+            _schemas[key] = schema
+        return schema
+
+    def _introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT table_name, column_name, data_type FROM duckdb_columns() "
@@ -211,6 +224,43 @@ class DuckDBDialect(Dialect):
                     return LoadedDatabase(str(path), "duckdb", str(final), str(final), False, recorded["tables"],
                                           recorded["rows"], 0.0, json.loads(recorded["kinds"]))
             return _load(path, final)
+
+
+# ---------------------------------------------------------------------- shared instances
+_instances: dict[tuple, Any] = {}
+_instances_lock = threading.Lock()
+_files: "weakref.WeakKeyDictionary[sa.Engine, Path]" = weakref.WeakKeyDictionary()
+_schemas: dict[tuple, DatabaseSchema] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_mtime_ns)
+
+
+def _instance(path: Path, config: dict[str, Any]):
+    """One read-only connection per file version and process; connections are its cursors.
+
+    Opening a DuckDB file costs tens of milliseconds; a cursor of an open instance costs
+    nothing, and every environment of the process shares the instance's buffer cache.
+    """
+    import duckdb
+
+    key = _file_key(path)
+    with _instances_lock:
+        conn = _instances.get(key)
+        if conn is None:
+            if not _instances:
+                atexit.register(_close_instances)
+            conn = _instances[key] = duckdb.connect(str(path), read_only=True, config=dict(config))
+        return conn
+
+
+def _close_instances() -> None:
+    with _instances_lock:
+        for conn in _instances.values():
+            conn.close()
+        _instances.clear()
 
 
 def _load(path: Path, final: Path):

@@ -34,8 +34,9 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
 ------------------------------------------------------------------------------------------------
 * integer division: ``7 / 2`` is 3 on both; division by zero is NULL in SQLite, an error in
   PostgreSQL: sqlglot renders ``a / NULLIF(b, 0)``.
-* LIKE ignores ASCII case in SQLite, not in PostgreSQL: rendered as ILIKE (which also folds
-  non-ASCII letters: ``'É' LIKE 'é'`` is false in SQLite, true here).
+* LIKE ignores ASCII case in SQLite, not in PostgreSQL: rendered as ILIKE.  On the copied
+  ``COLLATE "C"`` columns ILIKE folds ASCII letters only, exactly as SQLite's LIKE; on a column
+  of another collation it may fold more (``'É' ILIKE 'é'``).
 * comparison and ordering of text: copied text columns use ``COLLATE "C"`` (byte order, case
   sensitive), which is SQLite's BINARY collation; ``=`` is case-sensitive on both.
 * NULL ordering: NULLs sort first ascending in SQLite, last in PostgreSQL: sqlglot writes
