@@ -82,7 +82,7 @@ def test_database_is_small():
 def test_database_has_the_documented_tables(committed_db):
     assert set(user_tables(committed_db)) == {
         "regions", "employees", "customers", "products", "subscriptions",
-        "orders", "order_items", "payments",
+        "orders", "order_items", "payments", "fx_rates",
     }
 
 

@@ -2,10 +2,15 @@
 
 The database is synthetic: a small B2B software company with regions,
 employees (and their managers), customers, products, subscriptions, orders,
-order lines and payments.  Everything is drawn from ``random.Random(SEED)``
-and iterated in list order, so two builds give the same rows; the file is
-written with a fixed page size and then ``VACUUM``-ed so that two builds with
-the same SQLite version give the same bytes.
+order lines, payments and monthly exchange rates.  Everything is drawn from
+``random.Random(SEED)`` and iterated in list order, so two builds give the
+same rows; the file is written with a fixed page size and then ``VACUUM``-ed
+so that two builds with the same SQLite version give the same bytes.
+
+Order currencies and the ``fx_rates`` table were added later and come from a
+second generator, ``random.Random(FX_SEED)``, drawn only after everything
+else: every other column keeps exactly the values it had before they existed,
+so the tasks written against the older database keep their answers.
 
 The data is deliberately a little messy, like real business data: customers
 without a segment or an e-mail, employees without a manager, duplicate
@@ -38,9 +43,11 @@ import random
 import sqlite3
 from pathlib import Path
 
-__all__ = ["SEED", "DB_ID", "build", "build_tables_json", "format_tables_json", "generate", "main"]
+__all__ = ["SEED", "FX_SEED", "DB_ID", "build", "build_tables_json", "format_tables_json", "generate", "main"]
 
 SEED = 20240611
+# The second generator (order currencies, exchange rates); see the module docstring.
+FX_SEED = 20240612
 DB_ID = "enterprise"
 PAGE_SIZE = 4096
 
@@ -97,7 +104,8 @@ CREATE TABLE orders (
     employee_id INTEGER REFERENCES employees (employee_id),
     order_date TEXT NOT NULL,
     status TEXT NOT NULL,
-    channel TEXT NOT NULL
+    channel TEXT NOT NULL,
+    currency TEXT NOT NULL
 );
 CREATE TABLE order_items (
     order_item_id INTEGER NOT NULL PRIMARY KEY,
@@ -113,6 +121,12 @@ CREATE TABLE payments (
     payment_date TEXT NOT NULL,
     amount REAL NOT NULL,
     method TEXT NOT NULL
+);
+CREATE TABLE fx_rates (
+    currency TEXT NOT NULL,
+    month TEXT NOT NULL,
+    usd_rate REAL NOT NULL,
+    PRIMARY KEY (currency, month)
 );
 """
 
@@ -191,6 +205,23 @@ ORDER_STATUSES = [("completed", 78), ("shipped", 8), ("cancelled", 9), ("refunde
 CHANNELS = [("web", 45), ("partner", 25), ("direct", 20), ("phone", 10)]
 DISCOUNTS = [(0.0, 55), (0.05, 20), (0.1, 15), (0.15, 6), (0.2, 4)]
 PAY_METHODS = [("card", 50), ("wire", 30), ("invoice", 20)]
+
+# Billing currency of a customer by region (weights); an order is in its customer's billing
+# currency except for a few orders paid in US dollars.
+BILLING_CURRENCIES = {
+    1: [("USD", 1)],
+    2: [("USD", 1)],
+    3: [("EUR", 60), ("GBP", 40)],
+    4: [("EUR", 1)],
+    5: [("SGD", 55), ("USD", 45)],
+    6: [("USD", 1)],
+    7: [("USD", 1)],
+}
+USD_EXCEPTION_RATE = 0.05
+# US dollars per unit of each currency in January 2022, and the monthly drift (random walk).
+FX_START = {"EUR": 1.1318, "GBP": 1.3542, "SGD": 0.7397}
+FX_STEP = {"EUR": 0.012, "GBP": 0.014, "SGD": 0.004}
+FX_BOUNDS = {"EUR": (0.98, 1.16), "GBP": (1.12, 1.38), "SGD": (0.70, 0.77)}
 
 START = _dt.date(2022, 1, 1)
 END = _dt.date(2024, 6, 30)
@@ -416,7 +447,39 @@ def _orders(rng: random.Random, customers, products, sales_by_region):
     return orders, items, payments
 
 
-def generate(seed: int = SEED):
+def _months(start: _dt.date, end: _dt.date):
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        yield f"{year:04d}-{month:02d}"
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _currencies(fx_rng: random.Random, customers, orders):
+    """Append each order's currency (in place) and return the ``fx_rates`` rows.
+
+    Uses only ``fx_rng``, so the main generator's sequence, and with it every
+    other column, is the same as before currencies existed.
+    """
+    billing = {c[0]: _weighted(fx_rng, BILLING_CURRENCIES[c[3]]) for c in customers}
+    for order in orders:
+        currency = billing[order[1]]
+        if currency != "USD" and fx_rng.random() < USD_EXCEPTION_RATE:
+            currency = "USD"
+        order.append(currency)
+    rates = []
+    months = list(_months(START, END))
+    for currency in sorted(FX_START):
+        rate = FX_START[currency]
+        low, high = FX_BOUNDS[currency]
+        for month in months:
+            rates.append([currency, month, round(rate, 4)])
+            rate = min(high, max(low, rate + fx_rng.uniform(-1, 1) * FX_STEP[currency]))
+    rates.extend(["USD", month, 1.0] for month in months)
+    rates.sort()
+    return rates
+
+
+def generate(seed: int = SEED, fx_seed: int = FX_SEED):
     """Return ``{table_name: rows}`` for the enterprise database (pure, deterministic)."""
     rng = random.Random(seed)
     employees, sales_by_region = _employees(rng)
@@ -424,6 +487,8 @@ def generate(seed: int = SEED):
     products = _products()
     subscriptions = _subscriptions(rng, customers, products)
     orders, items, payments = _orders(rng, customers, products, sales_by_region)
+    # Drawn last and from their own generator: see the module docstring.
+    fx_rates = _currencies(random.Random(fx_seed), customers, orders)
     return {
         "regions": [list(r) for r in REGIONS],
         "employees": employees,
@@ -433,6 +498,7 @@ def generate(seed: int = SEED):
         "orders": orders,
         "order_items": items,
         "payments": payments,
+        "fx_rates": fx_rates,
     }
 
 
