@@ -41,6 +41,8 @@ PARAM_TYPES = frozenset(
         "condition_list",
         "join_type_list",
         "set_quantifier",
+        "text",
+        "sql",
     }
 )
 LIST_PARAM_TYPES = frozenset({"table_list", "condition_list", "join_type_list"})
@@ -174,11 +176,11 @@ class Catalog:
         body = "\n".join(self.render_action(a) for a in self.group(group))
         return f"{g.title}: {g.description.strip()}\n\n{body}"
 
-    def render_help(self) -> str:
-        """The whole catalog as text: the agent prompt's action section and ``querygym actions``."""
-        return "\n\n".join(self.render_group(g) for g in self.groups)
+    def render_help(self, groups=None) -> str:
+        """The catalog as text (every group, or those named): the prompt's action section and ``querygym actions``."""
+        return "\n\n".join(self.render_group(g) for g in self.groups if groups is None or g in groups)
 
-    def render_prompt(self) -> str:
+    def render_prompt(self, groups=None) -> str:
         """The instructions an agent (a person or a language model) needs to play, with every action.
 
         >>> prompt = catalog().render_prompt()
@@ -193,7 +195,8 @@ class Catalog:
             "create a new intermediate table named T_0, T_1, ... that later actions can use like any "
             "table; a failed operation creates nothing and tells you why. Tables can be given an alias "
             '("employee AS e"); conditions, column lists and orderings are SQL expressions. The episode '
-            "ends when the newest intermediate table is exactly the answer.\n\n" + self.render_help()
+            "ends when the newest intermediate table is exactly the answer (or, on tasks with "
+            "documentation, when you submit a report).\n\n" + self.render_help(groups)
         )
 
     # ------------------------------------------------------------------ parsing

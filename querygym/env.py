@@ -3,7 +3,8 @@
 Observations and actions are text.  ``reset`` shows the overview (question and schema);
 ``step`` takes the agent's text, parses it with the catalog, applies it, and returns the
 observation of one of the paper's four kinds, named in ``info["kind"]``: ``"overview"``,
-``"exploration"``, ``"cte"`` (a new intermediate table) or ``"error"``.
+``"exploration"``, ``"cte"`` (a new intermediate table) or ``"error"`` — plus ``"report"`` when
+an agent submits its report on a task with documentation (:mod:`querygym.workflow`).
 
 ``info`` always carries ``kind``, ``task_id``, ``step``, ``action`` (the parsed action as a
 list, or None), ``cte_id`` (the new table's id, or None), ``error`` (``{"type", "message"}``
@@ -166,17 +167,20 @@ class QueryGymEnv(gym.Env):
             outcome = self.episode.error_outcome(exc, None)
         else:
             outcome = self.episode.apply(parsed)
-        relation, comparison = None, None
+        relation, comparison, report = None, None, None
         if outcome.kind == "cte":
             comparison = self._compare(outcome)
             relation = comparison.relation if comparison is not None else "different"
             if relation == "subset" and outcome.row_count == 0:
                 relation = "different"  # an empty table is a subset of every answer and says nothing
-        breakdown = self._tracker.score(outcome.kind, relation)
+        elif outcome.kind == "report":
+            report = outcome.extra["report"]
+        breakdown = self._tracker.score(outcome.kind, relation, report)
         cost = (outcome.action.spec.cost if outcome.action is not None
                 else float(self.catalog.settings.get("invalid_action_cost", 1.0)))
         self._cost += cost
-        terminated = relation == "equal"
+        # A task that asks for a report ends when the report is submitted, not when the table is right.
+        terminated = outcome.kind == "report" or (relation == "equal" and not self.task.requires_report)
         out_of_budget = self.budget is not None and self._cost >= self.budget
         truncated = not terminated and (self._steps >= self.max_steps or out_of_budget)
         text = outcome.text
@@ -187,12 +191,18 @@ class QueryGymEnv(gym.Env):
         info = {
             "kind": outcome.kind, "task_id": self.task.id, "db_id": self.task.db_id, "step": self._steps,
             "action": outcome.action.to_list() if outcome.action else None,
-            "cte_id": outcome.node.id if outcome.node else None, "error": outcome.error, "reward": breakdown,
+            "cte_id": outcome.node.id if outcome.node is not None and outcome.kind == "cte" else None,
+            "error": outcome.error, "reward": breakdown,
             "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget,
         }
         if outcome.kind == "cte":
             info.update(relation=relation, row_count=outcome.row_count, sql=outcome.sql,
                         comparison=_comparison_info(comparison))
+        if outcome.extra.get("policy_violations"):
+            info["policy_violations"] = outcome.extra["policy_violations"]
+        for key in ("report", "results", "diagnosis", "execute_sql"):
+            if key in outcome.extra:
+                info[key] = outcome.extra[key]
         if self.render_mode == "human":
             self.render()
         return obs, float(breakdown["total"]), terminated, truncated, info

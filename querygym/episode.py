@@ -22,18 +22,19 @@ from querygym.exploration import EXPLORERS
 from querygym.ops import OPERATIONS, Context
 from querygym.plan import PlanGraph, PlanNode
 from querygym.render import format_table
+from querygym.workflow import WORKFLOW
 
 
 def handler_names() -> set[str]:
     """Every action name some handler serves (the catalog checks it against ``actions.yaml``)."""
-    return set(EXPLORERS) | set(OPERATIONS)
+    return set(EXPLORERS) | set(OPERATIONS) | set(WORKFLOW)
 
 
 @dataclass
 class Outcome:
     """What one action did: the observation's kind and text, plus structured detail for ``info``."""
 
-    kind: str  # "exploration" | "cte" | "error"
+    kind: str  # "exploration" | "cte" | "error" | "report"
     text: str
     action: Action | None = None
     node: PlanNode | None = None
@@ -59,15 +60,30 @@ class Episode:
         self.display_rows = display_rows
         self.max_result_rows = max_result_rows
         self.np_random = np_random if np_random is not None else np.random.default_rng()
+        self.last_error: Outcome | None = None
+        #: the catalog groups this task offers: workflow actions need documentation
+        self.groups = {"exploration", "operation"} | ({"workflow"} if len(task.documents) else set())
 
     def context(self) -> Context:
         return Context(self.plan, self.schema, self.dialect)
 
     # ------------------------------------------------------------------ applying actions
     def apply(self, action: Action) -> Outcome:
+        outcome = self._dispatch(action)
+        if outcome.kind == "error":
+            self.last_error = outcome
+        return outcome
+
+    def _dispatch(self, action: Action) -> Outcome:
+        if action.group not in self.groups:
+            return self.error_outcome(InvalidActionError(
+                f"{action.name} is not offered for this task: {self.catalog.groups[action.group].title.lower()} "
+                f"need the task to come with documentation."), action)
         try:
             if action.name in OPERATIONS:
                 return self._operate(action)
+            if action.name in WORKFLOW:
+                return WORKFLOW[action.name](self, action)
             return Outcome("exploration", EXPLORERS[action.name](self, action), action)
         except (PlanError, InvalidActionError, ExecutionError) as exc:
             return self.error_outcome(exc, action)
@@ -90,7 +106,9 @@ class Episode:
         expected = getattr(exc, "expected", None)
         if expected:
             text += f"\nExpected: {expected}"
-        return Outcome("error", text, action, error={"type": kind, "message": str(exc)})
+        outcome = Outcome("error", text, action, error={"type": kind, "message": str(exc)})
+        self.last_error = outcome
+        return outcome
 
     def _operate(self, action: Action) -> Outcome:
         ctx = self.context()
@@ -102,8 +120,22 @@ class Episode:
             count_sql = self.dialect.render(self._count_query(node))
             row_count = int(self.backend.scalar(count_sql))
         self.plan.add(node)
-        return Outcome("cte", self.describe_node(node, result, row_count, sql), action, node=node, result=result,
-                       row_count=row_count, sql=sql)
+        text = self.describe_node(node, result, row_count, sql)
+        violations = self.check_policies(node)
+        if violations:
+            text += "\n" + "\n".join(
+                f"Policy check: this table violates {v['id']} ({v['description']}) — no condition on "
+                f"{', '.join(v['missing'])} in its plan." for v in violations)
+        return Outcome("cte", text, action, node=node, result=result, row_count=row_count, sql=sql,
+                       extra={"policy_violations": violations})
+
+    def check_policies(self, node: PlanNode) -> list[dict]:
+        policies = self.task.documents.policies
+        if not policies:
+            return []
+        from querygym.docs import check_policies
+
+        return check_policies(policies, self.plan, node)
 
     def _count_query(self, node: PlanNode):
         from sqlglot import exp
@@ -117,27 +149,33 @@ class Episode:
 
         Returns the report shown to the agent and its structured form for ``info``.
         """
+        text, detail, _ = self.run_sql(sql, sql_dialect)
+        return f"Your SQL:\n{sql.strip()}\n{text}", detail
+
+    def run_sql(self, sql: str, sql_dialect: str = "sqlite") -> tuple[str, dict[str, Any], Outcome | None]:
+        """Decompose ``sql`` and apply its steps until one fails: the text, the detail, the last table made."""
         from querygym.decompose import decompose
 
         decomposition = decompose(sql, self.schema, dialect=sql_dialect)
         steps = list(decomposition.actions)
         if decomposition.failed_action:
             steps.append(decomposition.failed_action)
-        lines = [f"Your SQL:\n{sql.strip()}"]
+        lines: list[str] = []
         detail: dict[str, Any] = {"sql": sql, "steps": steps, "applied": 0, "failed_step": None, "error": None,
                                   "cte_ids": [], "final_cte_id": None}
         if not steps and not decomposition.ok:
-            detail["error"] = decomposition.error
-            lines.append(f"It could not be broken into steps: {decomposition.error}.")
-            return "\n".join(lines), detail
+            detail["failed_step"] = 1
+            detail["error"] = {"type": "decomposition", "message": decomposition.error}
+            return f"It could not be broken into steps: {decomposition.error}.", detail, None
         lines.append(f"It was broken into {len(steps)} step(s):")
-        failed = None
+        failed, last = None, None
         for number, text in enumerate(steps, 1):
             if failed is not None:
                 lines.append(f"  {number}. {text} -> not run")
                 continue
             outcome = self.apply(self.catalog.parse(text))
             if outcome.kind == "cte":
+                last = outcome
                 detail["applied"] = number
                 detail["cte_ids"].append(outcome.node.id)
                 lines.append(f"  {number}. {text} -> {outcome.node.id} ({outcome.row_count} rows)")
@@ -153,12 +191,14 @@ class Episode:
             what = "the next step cannot be built" if decomposition.construct == "step" else "not expressible as a step"
             lines.append(f"  {failed}. ({what}) -> {decomposition.error}")
         if failed is None:
-            detail["final_cte_id"] = self.plan.newest.id if len(self.plan) else None
-            lines.append(f"Every step ran; the final table is {detail['final_cte_id']}. Check it against the question.")
+            detail["final_cte_id"] = last.node.id if last else None
+            lines.append(f"Every step ran; the final table is {detail['final_cte_id']}.")
+            if last is not None:
+                lines.append(self.describe_node(last.node, last.result, last.row_count, last.sql))
         else:
             made = ", ".join(detail["cte_ids"]) or "none"
             lines.append(f"Intermediate tables that exist: {made}. Repair from step {failed}.")
-        return "\n".join(lines), detail
+        return "\n".join(lines), detail, last
 
     # ------------------------------------------------------------------ text
     def describe_node(self, node: PlanNode, result: Result, row_count: int, sql: str) -> str:
@@ -179,6 +219,11 @@ class Episode:
         if task.evidence:
             parts.append(f"Evidence: {task.evidence}")
         parts.append(f"Database {self.schema.db_id}:\n{self.schema.describe()}")
+        if "workflow" in self.groups:
+            parts.append(f"Documentation: {len(self.task.documents)} document(s) define the business terms and "
+                         f"policies; find them with search_docs. "
+                         + ("End the episode with submit_report, citing the documents and tables you rely on."
+                            if self.task.requires_report else ""))
         parts.append(
             "Answer by building the result table step by step. Write one action per turn as "
             'Action: ["<action>", "<parameter>", ...]. Operations create intermediate tables T_0, T_1, ... '

@@ -114,7 +114,7 @@ def get_columns(ep: "Episode", action: Action) -> str:
 
 @explorer("get_actions")
 def get_actions(ep: "Episode", action: Action) -> str:
-    return ep.catalog.render_group("exploration")
+    return "\n\n".join(ep.catalog.render_group(g) for g in ("exploration", "workflow") if g in ep.groups)
 
 
 @explorer("get_operations")

@@ -7,6 +7,9 @@
   an operation, or producing many different supersets, earns nothing more: the most an
   episode can collect is ``partial + success``.  An empty table is a subset of every answer
   and earns nothing.
+* on a task that asks for a report, the episode ends when the report is submitted and earns
+  ``success`` times the report score (:mod:`querygym.report`); its intermediate tables still
+  earn the partial reward, and an equal table alone does not end the episode.
 * ``error`` (default 0.0) for every step whose observation is an error (set it negative to
   penalise invalid actions), and ``step`` (default 0.0) for every step.
 
@@ -37,11 +40,13 @@ class RewardTracker:
         self.config = config
         self.partial_paid = False
 
-    def score(self, kind: str, relation: str | None = None) -> dict:
+    def score(self, kind: str, relation: str | None = None, report: dict | None = None) -> dict:
         c = self.config
         parts = {"success": 0.0, "partial": 0.0, "error": 0.0, "step": c.step}
         if kind == "error":
             parts["error"] = c.error
+        elif kind == "report" and report is not None:
+            parts["success"] = c.success * report["score"]
         elif relation == "equal":
             parts["success"] = c.success
         elif relation in ("subset", "superset") and not self.partial_paid:

@@ -57,6 +57,12 @@ class Task:
     dialect: str = "sqlite"
     problem: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the dataset's documentation corpus (business definitions, policies), shared by its tasks
+    corpus: Any = None
+    #: ids of the documents a correct report must cite; a task with any requires a submitted report
+    required_docs: tuple[str, ...] = ()
+    #: the SQL a definition-blind analyst would write (for definition-aware tasks)
+    naive_sql: str | None = None
     _target: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -64,11 +70,29 @@ class Task:
         # Copies and pickles (gymnasium.make deep-copies its keyword arguments) get a lock of their own.
         state = dict(self.__dict__)
         state.pop("_lock", None)
+        state.pop("documents", None)  # a cached search index; rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def documents(self):
+        """The task's corpus: the dataset's documents plus its evidence as a document of its own."""
+        from querygym.docs import Corpus, evidence_document
+
+        base = self.corpus if self.corpus is not None else Corpus()
+        return base.with_documents([evidence_document(self.id, self.evidence)]) if self.evidence else base
+
+    @property
+    def docs(self) -> list:
+        """The task's documents (each with ``.id``, ``.title``, ``.text``)."""
+        return list(self.documents)
+
+    @property
+    def requires_report(self) -> bool:
+        return bool(self.required_docs)
 
     @property
     def playable(self) -> bool:
@@ -217,7 +241,10 @@ def builtin_tasks() -> TaskSet:
     from querygym.converters.bird import load_bird
 
     root = _builtin_dir()
-    return load_bird(root / "questions.json", root.parent, tables=root / "tables.json", name="enterprise")
+    files = [root / "questions.json"] + ([root / "analytics.json"] if (root / "analytics.json").is_file() else [])
+    docs = root / "docs" if (root / "docs").is_dir() else None
+    parts = [load_bird(f, root.parent, tables=root / "tables.json", docs=docs, name="enterprise") for f in files]
+    return TaskSet([t for p in parts for t in p], [pr for p in parts for pr in p._problems], name="enterprise")
 
 
 def builtin_references() -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from querygym.errors import CatalogError, InvalidActionError
 EXPLORATION = ["get_overview", "get_query", "get_schema", "get_tables", "get_columns", "get_actions",
                "get_operations", "preview_table", "get_column_stats", "get_unique_values", "get_column_types",
                "get_sample_values"]
+WORKFLOW = ["search_docs", "read_doc", "execute_sql", "reflect_on_error", "submit_report"]
 OPERATIONS = ["perform_projection", "perform_filter", "perform_join", "perform_order_by", "perform_limit",
               "perform_aggregate", "perform_union", "perform_intersect"]
 
@@ -138,7 +139,7 @@ def test_cli_actions_json_matches_the_catalog(capsys):
 
     assert main(["actions", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [a["name"] for a in listed] == EXPLORATION + OPERATIONS
+    assert [a["name"] for a in listed] == EXPLORATION + OPERATIONS + WORKFLOW
 
 
 def test_agent_prompt_is_rendered_from_the_catalog():

@@ -73,9 +73,11 @@ def load_tables_json(path: str | Path) -> dict[str, DatabaseSchema]:
 
 
 def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None,
-              *, name: str | None = None) -> TaskSet:
+              *, docs: str | Path | None = None, name: str | None = None) -> TaskSet:
     """Read a BIRD-format question file into a :class:`~querygym.tasks.TaskSet`.
 
+    ``docs`` is an optional folder of Markdown documents (see :mod:`querygym.docs`) shared by
+    the dataset's tasks; records may name ``required_docs`` and a ``naive_SQL``.
     ``db_root`` holds ``<db_id>/<db_id>.sqlite`` (``.db`` is accepted too), or is the URL of a
     PostgreSQL server holding a database per db_id; ``tables`` is an optional ``tables.json``
     giving schemas for databases that are not present.  Beyond BIRD's keys, a record may carry
@@ -94,6 +96,9 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
     root = Path(db_root) if db_root is not None and server is None else None
     if root is not None and not root.is_dir():
         raise DatasetError(f"{root}: database root is not a directory")
+    from querygym.docs import load_corpus
+
+    corpus = load_corpus(docs) if docs is not None else None
     tasks, problems = [], []
     db_cache: dict[str, str | None] = {}
     seen: dict[str, dict] = {}
@@ -134,9 +139,15 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
                     evidence=str(rec.get("evidence") or ""), difficulty=str(rec.get("difficulty") or ""),
                     db=db, schema=schemas.get(db_id), problem=problem,
                     initial_sql=rec.get("initial_sql"), dialect=str(rec.get("dialect") or "sqlite"),
+                    corpus=corpus, required_docs=tuple(rec.get("required_docs") or ()),
+                    naive_sql=rec.get("naive_SQL"),
                     metadata={k: v for k, v in rec.items()
                               if k not in {"question_id", "db_id", "question", "SQL", "evidence", "difficulty",
-                                           "initial_sql", "dialect"}})
+                                           "initial_sql", "dialect", "required_docs", "naive_SQL"}})
+        if corpus is not None:
+            unknown = [d for d in task.required_docs if d not in corpus]
+            if unknown:
+                raise DatasetError(f"{questions}: task {task_id} requires document(s) {unknown} that {docs} lacks")
         tasks.append(task)
     return TaskSet(tasks, problems, name=name or questions.name)
 
