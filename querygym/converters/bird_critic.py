@@ -142,7 +142,8 @@ def unsupported_reason(solution: list[str]) -> str | None:
         ends = " and ends with a SELECT" if flat[-1] == "SELECT" else ""
         return (f"unsupported: the solution is {len(flat)} statements ({what}){ends}, not one read-only query; "
                 f"a fix that changes the database has no target table to build")
-    return f"unsupported: the solution is a {what} statement (a DDL/DML fix), not a read-only query"
+    article = "an" if what[:1] in "AEIOU" else "a"
+    return f"unsupported: the solution is {article} {what} statement (a DDL/DML fix), not a read-only query"
 
 
 def _strip_semicolon(sql: str) -> str:

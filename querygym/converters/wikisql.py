@@ -488,11 +488,6 @@ def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: st
             shape = {"id": table_id, "header": _db_header(task_db), "types": _db_types(task_db)}
         metadata = {"source_format": "wikisql", "table_id": table_id, "sql": rec["sql"]}
         metadata.update({k: v for k, v in rec.items() if k not in {"table_id", "question", "sql"}})
-        try:
-            gold = wikisql_sql(rec["sql"], shape, symbolic=symbolic, lower=lower)
-        except StructuredQueryError as exc:
-            problems.append(Problem(i, f"structured query cannot be rendered: {exc}"))
-            continue
         problem = None
         if task_db is None:
             problem = (f"table {table_id} not found in {db}" if db is not None else
@@ -502,6 +497,11 @@ def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: st
             if not keep_missing:
                 problems.append(Problem(i, problem))
                 continue
+        try:
+            gold = wikisql_sql(rec["sql"], shape, symbolic=symbolic, lower=lower)
+        except StructuredQueryError as exc:
+            problems.append(Problem(i, f"structured query cannot be rendered: {exc}"))
+            continue
         tasks.append(Task(id=i, db_id=sql_name, question=str(rec["question"]), gold_sql=gold, db=task_db,
                           problem=problem, metadata=metadata))
     return TaskSet(tasks, problems, name=name or path.name)
