@@ -82,11 +82,13 @@ class Decomposition:
         return self.ok
 
 
-def decompose(sql: str, schema_or_task: Any, dialect: str = "sqlite") -> Decomposition:
+def decompose(sql: str, schema_or_task: Any, dialect: str = "sqlite", *, plan: PlanGraph | None = None) -> Decomposition:
     """The catalog actions whose replay produces ``sql``'s result as the newest table.
 
     ``schema_or_task`` is a :class:`~querygym.schema.DatabaseSchema` or a task (its database's
-    schema, or the schema from its tables file when the database is absent).
+    schema, or the schema from its tables file when the database is absent).  ``plan`` is the
+    plan the steps will be replayed on, when it already has tables: the steps' ids continue
+    after them, and the SQL may read them (``FROM T_2``).
     """
     schema = schema_of(schema_or_task)
     d = get_dialect(dialect)()
@@ -101,7 +103,7 @@ def decompose(sql: str, schema_or_task: Any, dialect: str = "sqlite") -> Decompo
         kind = tree.key.upper() if isinstance(tree, (exp.DML, exp.DDL, exp.Command)) else "not a query"
         return Decomposition(sql, error=f"only SELECT queries can be decomposed; this is {kind} "
                              f"({sql.strip()[:40]!r})", construct=kind)
-    builder = _Builder(schema, d)
+    builder = _Builder(schema, d, plan)
     try:
         builder.query(tree)
     except DecompositionError as exc:
@@ -151,10 +153,10 @@ def _key(sql_expr: exp.Expression) -> str:
 
 
 class _Builder:
-    def __init__(self, schema: DatabaseSchema, dialect):
+    def __init__(self, schema: DatabaseSchema, dialect, plan: PlanGraph | None = None):
         self.schema = schema
         self.dialect = dialect
-        self.plan = PlanGraph()
+        self.plan = plan.copy() if plan is not None else PlanGraph()
         self.actions: list[str] = []
         self.ctes: dict[str, str] = {}  # WITH name (lower) -> node id
         self.catalog = catalog()

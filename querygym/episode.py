@@ -156,7 +156,7 @@ class Episode:
         """Decompose ``sql`` and apply its steps until one fails: the text, the detail, the last table made."""
         from querygym.decompose import decompose
 
-        decomposition = decompose(sql, self.schema, dialect=sql_dialect)
+        decomposition = decompose(sql, self.schema, dialect=sql_dialect, plan=self.plan)
         steps = list(decomposition.actions)
         if decomposition.failed_action:
             steps.append(decomposition.failed_action)

@@ -80,7 +80,9 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
     started = time.perf_counter()
     record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False, "steps": 0,
                               "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
-                              "tokens": {}, "error": None}
+                              "tokens": {}, "error": None, "requires_report": bool(getattr(task, "requires_report",
+                                                                                           False)),
+                              "report": None, "policy_violations": 0}
     lines: list[dict[str, Any]] = []
     try:
         agent.reset(task)
@@ -115,6 +117,11 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
         record["cost"] = info.get("total_cost", record["cost"])
         if info["kind"] == "error":
             error_kinds[info["error"]["type"]] += 1
+        if info.get("policy_violations"):
+            record["policy_violations"] += len(info["policy_violations"])
+        if info["kind"] == "report":
+            record["report"] = {"score": info["report"]["score"], **info["report"]["components"],
+                                "policy_violations": info["report"]["policy_violations"]}
         if terminated or truncated:
             record["solved"] = bool(terminated)
             record["truncated"] = bool(truncated)
@@ -273,8 +280,23 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     for r in records:
         tokens.update(r.get("tokens") or {})
         error_kinds.update(r.get("error_kinds") or {})
+    reporting = [r for r in records if r.get("requires_report")]
+    report_metrics = None
+    if reporting:
+        def mean(key):
+            return round(sum((r["report"] or {}).get(key, 0.0) for r in reporting) / len(reporting), 4)
+
+        report_metrics = {
+            "tasks": len(reporting), "submitted": sum(r["report"] is not None for r in reporting),
+            "answer_accuracy": mean("answer"), "definition_accuracy": mean("definitions"),
+            "reconciliation_rate": mean("reconciliation"), "evidence": mean("evidence"),
+            "mean_report_score": mean("score"),
+            "reports_violating_policies": sum(bool((r["report"] or {}).get("policy_violations")) for r in reporting),
+            "policy_violations_seen": sum(r.get("policy_violations", 0) for r in reporting),
+        }
     return {
         "episodes": n, "solved": len(solved), "success_rate": len(solved) / n if n else 0.0,
+        "reports": report_metrics,
         "steps": sum(r["steps"] for r in records), "errors": sum(r["errors"] for r in records),
         "mean_steps_solved": (sum(r["steps"] for r in solved) / len(solved)) if solved else None,
         "steps_to_solve": dict(sorted(Counter(r["steps"] for r in solved).items())),
@@ -300,6 +322,12 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"100 cost")
     for diff, d in sorted(summary["by_difficulty"].items()):
         lines.append(f"  {diff:<12} {d['solved']}/{d['episodes']}")
+    reports = summary.get("reports")
+    if reports:
+        lines.append(f"reports: {reports['submitted']}/{reports['tasks']} submitted; answer accuracy "
+                     f"{reports['answer_accuracy']:.1%}, definition accuracy {reports['definition_accuracy']:.1%}, "
+                     f"reconciliation {reports['reconciliation_rate']:.1%}, mean score "
+                     f"{reports['mean_report_score']:.3f}; {reports['reports_violating_policies']} violating a policy")
     if summary["unsolved"]:
         more = ", …" if len(summary["unsolved"]) > 20 else ""
         lines.append("unsolved: " + ", ".join(map(str, summary["unsolved"][:20])) + more)

@@ -22,6 +22,17 @@ def markdown(summary: dict[str, Any]) -> str:
                      f"solved per 100 units, {summary['mean_cost_solved']} per solved episode")
     if summary.get("tokens"):
         lines.append("- tokens: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["tokens"].items())))
+    reports = summary.get("reports")
+    if reports:
+        lines += ["", "| report metric | value |", "| --- | ---: |",
+                  f"| reports submitted | {reports['submitted']} / {reports['tasks']} |",
+                  f"| answer accuracy | {reports['answer_accuracy']:.1%} |",
+                  f"| definition accuracy (required documents cited) | {reports['definition_accuracy']:.1%} |",
+                  f"| reconciliation rate | {reports['reconciliation_rate']:.1%} |",
+                  f"| evidence (claims with a cited table) | {reports['evidence']:.1%} |",
+                  f"| mean report score | {reports['mean_report_score']:.3f} |",
+                  f"| reports violating a policy | {reports['reports_violating_policies']} |",
+                  f"| policy violations seen in plans | {reports['policy_violations_seen']} |"]
     lines += ["", "| difficulty | episodes | solved | success |", "| --- | ---: | ---: | ---: |"]
     for name, d in sorted(summary["by_difficulty"].items()):
         lines.append(f"| {name} | {d['episodes']} | {d['solved']} | {d['success_rate']:.1%} |")
