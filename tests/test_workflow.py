@@ -201,7 +201,7 @@ def test_malformed_documents_are_clear_errors(tmp_path):
 
 
 def test_runs_report_accuracy_metrics(dataset, tmp_path):
-    t = "T_0"
+    t = "T_1"  # execute_sql makes a filter (T_0) and an aggregate (T_1)
     script = {"1": ['["search_docs", "SMB customers"]', f'["execute_sql", "{GOLD}"]',
                     json.dumps(["submit_report", t, f"There are {expected_count()} SMB customers [{t}] "
                                                     f"[external-customer] [segments]."])]}
