@@ -1,75 +1,100 @@
-"""How much does a step of the environment cost over running the same SQL on the engine directly?
+"""What a step of the environment costs, on every engine, and how fast a random agent plays.
 
-For every built-in reference script (and, with --spider, the Spider dev databases' first
-questions played by a fixed script), each relational-algebra step is timed through
-``env.step`` (parse, plan, validate, compile, execute, compare with the target, render the
-observation) and the SQL it compiled is then timed on a plain read-only sqlite3 connection.
+1. For every built-in reference script, each relational-algebra step is timed through
+   ``env.step`` (parse, plan, validate, compile, execute, compare with the target, render) and
+   the SQL it compiled is then run again on the same engine connection directly (execute and
+   fetch only).  The median of each, their ratio and the median overhead per step are printed
+   for every engine that is available (sqlite always; postgres and duckdb with their extras).
+2. The random agent plays episodes on the built-in tasks for a fixed number of steps; steps
+   per second are printed.
 
-    python benchmarks/bench_step.py [--repeats 5]
+    python benchmarks/bench_step.py [--repeats 3] [--engines sqlite,postgres,duckdb] [--random-steps 2000]
 
-Prints the median of each and the ratio; machines are noisy, so compare ratios from one run.
+Machines are noisy: compare the ratios of one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import time
 
 import querygym
+from querygym.agents import get as get_agent
 from querygym.env import QueryGymEnv
 
 
-def direct_seconds(db: str, sql: str, repeats: int) -> float:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def time_engine(dialect: str, repeats: int) -> dict:
+    tasks = querygym.builtin_tasks()
+    refs = querygym.builtin_references()
+    env = QueryGymEnv(tasks, dialect=dialect, max_steps=100)
+    step_s, direct_s, overhead = [], [], []
     try:
-        times = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            conn.execute(sql).fetchall()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+            for task in tasks:
+                env.reset(options={"task_id": task.id})
+                for action in refs[str(task.id)]:
+                    t0 = time.perf_counter()
+                    obs, reward, terminated, truncated, info = env.step(action)
+                    elapsed = time.perf_counter() - t0
+                    if info["kind"] == "cte" and info["action"][0].startswith("perform_"):
+                        backend = env.episode.backend
+                        t1 = time.perf_counter()
+                        backend.execute(info["sql"], max_rows=env.max_result_rows)
+                        direct = time.perf_counter() - t1
+                        step_s.append(elapsed)
+                        direct_s.append(direct)
+                        overhead.append(elapsed - direct)
+                    if terminated or truncated:
+                        break
     finally:
-        conn.close()
+        env.close()
+    med = statistics.median
+    return {"steps": len(step_s), "step_ms": med(step_s) * 1e3, "direct_ms": med(direct_s) * 1e3,
+            "ratio": med(s / d for s, d in zip(step_s, direct_s) if d > 0), "overhead_ms": med(overhead) * 1e3}
+
+
+def random_agent_rate(steps: int, seed: int = 0) -> float:
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks, max_steps=30)
+    agent = get_agent("random", seed=seed)
+    played = 0
+    started = time.perf_counter()
+    try:
+        i = 0
+        while played < steps:
+            task = tasks.tasks[i % len(tasks)]
+            i += 1
+            agent.reset(task)
+            obs, info = env.reset(options={"task_id": task.id})
+            while played < steps:
+                obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
+                played += 1
+                if terminated or truncated:
+                    break
+    finally:
+        env.close()
+    return played / (time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engines", default="sqlite,postgres,duckdb")
+    parser.add_argument("--random-steps", type=int, default=2000)
     args = parser.parse_args()
-    tasks = querygym.builtin_tasks()
-    refs = querygym.builtin_references()
-    env = QueryGymEnv(tasks)
-    step_times, direct_times, ratios, explore_times = [], [], [], []
-    for _ in range(args.repeats):
-        for task in tasks:
-            env.reset(options={"task_id": task.id})
-            for action in refs[str(task.id)]:
-                t0 = time.perf_counter()
-                obs, reward, terminated, truncated, info = env.step(action)
-                elapsed = time.perf_counter() - t0
-                if info["kind"] == "exploration":
-                    explore_times.append(elapsed)
-                elif info["kind"] == "cte":
-                    direct = direct_seconds(task.db, info["sql"], 1)
-                    step_times.append(elapsed)
-                    direct_times.append(direct)
-                    ratios.append(elapsed / direct if direct > 0 else float("inf"))
-                if terminated:
-                    break
-    env.close()
-    med = statistics.median
-    print(f"operation steps timed: {len(step_times)} ({args.repeats} passes over {len(tasks)} built-in tasks)")
-    print(f"{'':32}{'median':>12}{'p90':>12}")
-    q = lambda xs: sorted(xs)[int(0.9 * (len(xs) - 1))]  # noqa: E731
-    print(f"{'env.step (operation), ms':32}{med(step_times) * 1e3:12.3f}{q(step_times) * 1e3:12.3f}")
-    print(f"{'same SQL on sqlite3, ms':32}{med(direct_times) * 1e3:12.3f}{q(direct_times) * 1e3:12.3f}")
-    print(f"{'env.step / direct (per step)':32}{med(ratios):12.2f}{q(ratios):12.2f}")
-    print(f"{'overhead per step, ms':32}{(med(step_times) - med(direct_times)) * 1e3:12.3f}")
-    if explore_times:
-        print(f"{'env.step (exploration), ms':32}{med(explore_times) * 1e3:12.3f}{q(explore_times) * 1e3:12.3f}")
-        print(f"exploration steps per second: {1 / med(explore_times):.0f}")
+    print(f"{'engine':10}{'op steps':>10}{'env.step ms':>13}{'direct ms':>11}{'ratio':>8}{'overhead ms':>13}")
+    for engine in args.engines.split(","):
+        try:
+            r = time_engine(engine, args.repeats)
+        except (querygym.QueryGymError, ImportError) as exc:
+            print(f"{engine:10}  not available: {exc}")
+            continue
+        print(f"{engine:10}{r['steps']:>10}{r['step_ms']:>13.2f}{r['direct_ms']:>11.2f}{r['ratio']:>8.2f}"
+              f"{r['overhead_ms']:>13.2f}")
+    if args.random_steps:
+        print(f"random agent: {random_agent_rate(args.random_steps):.0f} env steps per second "
+              f"({args.random_steps} steps on the built-in tasks)")
 
 
 if __name__ == "__main__":
