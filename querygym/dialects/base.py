@@ -156,6 +156,13 @@ class Dialect:
     #: rewrites of the compiled AST that keep ``input_dialect``'s meaning on this engine,
     #: applied in order to a copy just before rendering (see the functions below the class).
     transforms: ClassVar[tuple[Callable[[exp.Expression], exp.Expression], ...]] = ()
+    #: whether to complete every ORDER BY with tie-breakers (see :meth:`break_ties`): for an
+    #: engine whose sort is not stable, so that ties, and a LIMIT cutting through them, come out
+    #: as SQLite's stable sort over its scan order usually leaves them.
+    break_ties: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._base_columns: dict[str, tuple[str, ...]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,12 +175,68 @@ class Dialect:
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
-        if not self.transforms:
+        if not self.transforms and not self.break_ties:
             return expression
         expression = expression.copy()
         for transform in self.transforms:
             expression = transform(expression)
+        if self.break_ties:
+            expression = self.complete_orderings(expression)
         return expression
+
+    def complete_orderings(self, expression: exp.Expression) -> exp.Expression:
+        """Every ORDER BY followed by the columns of what it sorts, ascending with NULLs first.
+
+        SQLite sorts stably over its scan order: rows with equal keys keep the order of its
+        input, which is a base table's rowid order (in practice its first column, the key) or
+        a GROUP BY's group-key order.  PostgreSQL's and DuckDB's sorts are not stable, so the
+        same plan would order ties, and choose the rows a LIMIT keeps among them, arbitrarily.
+        Appending the input's columns (a base table's, or an intermediate table's, in their
+        order) as tie-breakers makes the result deterministic and, in those usual cases,
+        SQLite's.  A DISTINCT or grouped query can only sort by its own outputs, which it then
+        uses instead.
+        """
+        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        for select in list(expression.find_all(exp.Select)):
+            order = select.args.get("order")
+            if order is None:
+                continue
+            present = {o.this.sql() for o in order.expressions}
+            present |= {o.this.name for o in order.expressions if isinstance(o.this, exp.Column)}
+            for column in self._tie_breakers(select, ctes):
+                if column.sql() not in present and column.name not in present:
+                    order.append("expressions", exp.Ordered(this=column, desc=False, nulls_first=True))
+                    present.add(column.sql())
+        return expression
+
+    def _tie_breakers(self, select: exp.Select, ctes: dict[str, exp.Expression]) -> list[exp.Column]:
+        outputs = [exp.column(exp.to_identifier(n, quoted=True)) for n in select.named_selects if n]
+        grouped = select.args.get("group") is not None or select.args.get("distinct") is not None or any(
+            e.find(exp.AggFunc) for e in select.expressions)
+        if grouped or len(outputs) != len(select.expressions):
+            return outputs
+        sources = []
+        from_ = select.args.get("from_")
+        if from_ is not None:
+            sources.append(from_.this)
+        sources += [j.this for j in select.args.get("joins") or []]
+        columns: list[exp.Column] = []
+        for source in sources:
+            if not isinstance(source, exp.Table):
+                return outputs
+            names = self._columns_of(source.name, ctes)
+            if names is None:
+                return outputs
+            qualifier = exp.to_identifier(source.alias_or_name, quoted=True)
+            columns += [exp.column(exp.to_identifier(n, quoted=True), table=qualifier) for n in names]
+        return columns
+
+    def _columns_of(self, name: str, ctes: dict[str, exp.Expression]) -> tuple[str, ...] | None:
+        if name in ctes:
+            body = ctes[name]
+            names = tuple(body.named_selects)
+            return names if all(names) and "*" not in names else None
+        return getattr(self, "_base_columns", {}).get(name)
 
     def compile_query(self, plan, query: exp.Query, through: tuple = ()) -> exp.Query:
         """``query`` with a WITH clause for every plan node it depends on.
@@ -238,6 +301,11 @@ class Dialect:
             f"the {self.name!r} dialect cannot load SQLite databases; engines that can: "
             f"{', '.join(n for n in available() if _can_load(n)) or 'none'}")
 
+    def remember(self, schema: DatabaseSchema) -> DatabaseSchema:
+        """Keep the base tables' columns (tie-breakers name them); every ``introspect`` returns through it."""
+        self._base_columns = {t.name: t.column_names for t in schema.tables}
+        return schema
+
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         """The database's tables, columns, keys, read through SQLAlchemy's inspector."""
         insp = sa.inspect(engine)
@@ -253,7 +321,7 @@ class Dialect:
                     for fk in insp.get_foreign_keys(tname)
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
-        return DatabaseSchema(db_id, tuple(tables))
+        return self.remember(DatabaseSchema(db_id, tuple(tables)))
 
 
 # ---------------------------------------------------------------------- transforms
