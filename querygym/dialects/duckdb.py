@@ -81,6 +81,7 @@ class DuckDBDialect(Dialect):
     sqlglot_dialect = "duckdb"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
     transforms = (like_as_ilike, predicates_as_integers)
+    break_ties = True
     #: settings of every connection (https://duckdb.org/docs/configuration/overview)
     connect_config = {
         "integer_division": True,
@@ -157,11 +158,11 @@ class DuckDBDialect(Dialect):
         path = _files.get(engine)
         key = (_file_key(path), db_id) if path is not None else None
         if key is not None and key in _schemas:
-            return _schemas[key]
+            return self.remember(_schemas[key])
         schema = self._introspect(engine, db_id)
         if key is not None:
             _schemas[key] = schema
-        return schema
+        return self.remember(schema)
 
     def _introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         with engine.connect() as conn:

@@ -127,6 +127,7 @@ class PostgresDialect(Dialect):
     sqlglot_dialect = "postgres"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
     transforms = (like_as_ilike, predicates_as_integers, round_through_numeric, group_concat_as_text)
+    break_ties = True
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
     #: variable QUERYGYM_POSTGRES_URL, else the private server.
     server_url: str | None = None
@@ -197,7 +198,7 @@ class PostgresDialect(Dialect):
                 continue
             fks = tuple(ForeignKey(tuple(c), t, tuple(r)) for c, t, r in info["foreign_keys"])
             tables.append(TableSchema(name, tuple(columns[name]), tuple(info["primary_key"]), fks))
-        return DatabaseSchema(db_id, tuple(tables))
+        return self.remember(DatabaseSchema(db_id, tuple(tables)))
 
     # ------------------------------------------------------------------ loading
     def load_database(self, source: str, *, url: str | None = None, schema: str | None = None,
