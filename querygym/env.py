@@ -102,6 +102,7 @@ class QueryGymEnv(gym.Env):
         self.action_space = TextSpace(4_096)
         self.observation_space = TextSpace(max_observation_chars)
         self._backends: dict[str, Backend] = {}
+        self._sandbox = None
         self.episode: Episode | None = None
         self.task: Task | None = None
         self._tracker: RewardTracker | None = None
@@ -125,6 +126,13 @@ class QueryGymEnv(gym.Env):
             if not playable:
                 raise TaskError("(any)", "no task in the set has a database; nothing can be played")
             task = playable[int(self.np_random.integers(len(playable)))]
+        # A task with setup SQL (BIRD-Critic's preprocess_sql) is played in a sandbox copy of its
+        # database, thrown away at the next reset or close; other tasks get a no-op sandbox.
+        self._close_sandbox()
+        from querygym.sandbox import open_sandbox
+
+        self._sandbox = open_sandbox(task)
+        task = self._sandbox.task
         backend = self._backend(task)
         # The target comes from the task's own engine, where its gold SQL was written; the agent
         # may play on another engine (the plan compiles anywhere, the gold SQL need not).
@@ -215,6 +223,7 @@ class QueryGymEnv(gym.Env):
         return None
 
     def close(self):
+        self._close_sandbox()
         for backend in self._backends.values():
             backend.close()
         self._backends.clear()
@@ -222,6 +231,17 @@ class QueryGymEnv(gym.Env):
         super().close()
 
     # ------------------------------------------------------------------ internals
+    def _close_sandbox(self) -> None:
+        sandbox = getattr(self, "_sandbox", None)
+        if sandbox is None:
+            return
+        self._sandbox = None
+        if sandbox.task is not getattr(sandbox, "original", None):
+            backend = self._backends.pop(sandbox.task.db, None)
+            if backend is not None:
+                backend.close()
+        sandbox.close()
+
     def _backend(self, task: Task) -> Backend:
         if task.db not in self._backends:
             self._backends[task.db] = Backend(task.db, self.dialect, timeout_s=self.timeout_s, db_id=task.db_id)
