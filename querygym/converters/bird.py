@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from querygym.converters.common import read_json
 from querygym.errors import DatasetError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.tasks import Problem, Task, TaskSet
@@ -26,20 +27,10 @@ _REQUIRED = ("db_id", "question", "SQL")
 _TYPE_NAMES = {"number": "NUMERIC", "text": "TEXT", "time": "TEXT", "boolean": "BOOLEAN", "others": ""}
 
 
-def _read_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise DatasetError(f"{path}: {what} file not found")
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not a JSON {what} file ({exc})") from None
-
-
 def load_tables_json(path: str | Path) -> dict[str, DatabaseSchema]:
     """Schemas from a Spider/BIRD ``tables.json``, by db_id."""
     path = Path(path)
-    data = _read_json(path, "tables")
+    data = read_json(path, "tables")
     if not isinstance(data, list):
         raise DatasetError(f"{path}: a tables file is a JSON list of schemas, got {type(data).__name__}")
     out: dict[str, DatabaseSchema] = {}
@@ -87,7 +78,7 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
     writes them.
     """
     questions = Path(questions)
-    data = _read_json(questions, "BIRD questions")
+    data = read_json(questions, "BIRD questions")
     if not isinstance(data, list):
         raise DatasetError(f"{questions}: BIRD questions are a JSON list of objects with "
                            f"{', '.join(_REQUIRED)}; got {type(data).__name__}")
