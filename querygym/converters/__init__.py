@@ -102,7 +102,7 @@ def detect_format(path: str | Path) -> str:
     if name is not None:
         return name
     if record is None:
-        found = "no JSON list or JSON-lines records"
+        found = "no records (an empty list, or neither a JSON list nor JSON lines)"
     elif isinstance(record, dict):
         found = f"a first record with keys {sorted(record)[:8]}"
     else:

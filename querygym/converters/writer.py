@@ -34,7 +34,7 @@ from querygym.schema import DatabaseSchema
 from querygym.tasks import Task, TaskSet
 
 #: keys the writer itself sets besides BIRD's
-EXTRA_KEYS = ("initial_sql", "dialect")
+EXTRA_KEYS = ("initial_sql", "dialect", "required_docs", "naive_SQL")
 #: Spider/BIRD type names for the types :func:`~querygym.converters.bird.load_tables_json` produces
 _TYPE_NAMES = {"NUMERIC": "number", "TEXT": "text", "BOOLEAN": "boolean", "": "others"}
 
@@ -59,6 +59,10 @@ def bird_record(task: Task) -> dict[str, Any]:
         record["initial_sql"] = task.initial_sql
     if task.dialect != "sqlite":
         record["dialect"] = task.dialect
+    if getattr(task, "required_docs", None):  # documentation-grounded tasks (querygym.docs)
+        record["required_docs"] = list(task.required_docs)
+    if getattr(task, "naive_sql", None) is not None:
+        record["naive_SQL"] = task.naive_sql
     for key, value in (task.metadata or {}).items():
         name = key
         while name in record or name in BIRD_KEYS or name in EXTRA_KEYS:
