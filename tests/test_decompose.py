@@ -1,7 +1,6 @@
 """SQL to steps: decomposition, replay, determinism, error remediation, oracle."""
 
 import json
-import sqlite3
 from collections import Counter
 
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import querygym
+from tests.support import builtin_rows
 from querygym.decompose import decompose, schema_of
 from querygym.env import QueryGymEnv
 
@@ -17,12 +17,7 @@ DB = querygym.builtin_database()
 SCHEMA = schema_of(TASKS[TASKS.ids[0]])
 
 
-def direct(sql):
-    conn = sqlite3.connect(f"file:{DB}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+direct = builtin_rows
 
 
 @pytest.fixture(scope="module")

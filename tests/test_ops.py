@@ -1,6 +1,5 @@
 """Relational-algebra operations on the built-in database, checked against SQLite run directly."""
 
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -10,18 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import querygym
+from tests.support import builtin_rows
 from querygym.env import QueryGymEnv
 
 DB = querygym.builtin_database()
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def direct(sql):
-    conn = sqlite3.connect(f"file:{DB}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+direct = builtin_rows
 
 
 @pytest.fixture

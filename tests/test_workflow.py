@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 import querygym
+from tests.support import builtin_rows
 from querygym.docs import load_corpus, parse_document
 from querygym.env import QueryGymEnv
 from querygym.report import citations, grade_numbers
@@ -76,13 +77,7 @@ def step(env, action):
 
 
 def expected_count():
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{querygym.builtin_database()}?mode=ro", uri=True)
-    try:
-        return conn.execute(GOLD).fetchone()[0]
-    finally:
-        conn.close()
+    return builtin_rows(GOLD)[0][0]
 
 
 def test_documents_and_policies_load(dataset):
