@@ -385,6 +385,22 @@ def round_through_numeric(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
+def julianday_from_epoch(expression: exp.Expression) -> exp.Expression:
+    """SQLite's ``julianday(t)`` (days since noon, 24 November 4714 BC) has no PostgreSQL or
+    DuckDB twin: it is the Unix epoch in days plus the Julian day of 1970-01-01, 2440587.5."""
+    for node in list(expression.find_all(exp.Anonymous)):
+        if node.name.lower() == "julianday" and len(node.expressions) == 1:
+            stamp = exp.Cast(this=node.expressions[0], to=exp.DataType.build("TIMESTAMP"))
+            epoch = exp.Extract(this=exp.var("EPOCH"), expression=stamp)
+            days = exp.Add(this=exp.Div(this=epoch, expression=exp.Literal.number("86400.0")),
+                           expression=exp.Literal.number("2440587.5"))
+            replacement = exp.Paren(this=days)
+            if node is expression:
+                return replacement
+            node.replace(replacement)
+    return expression
+
+
 def _type_name(sa_type: Any) -> str:
     try:
         text = str(sa_type)
