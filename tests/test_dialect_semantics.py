@@ -147,6 +147,12 @@ def test_strftime_on_text_dates(play):
     assert sorted(rows) == [(1, "2021", "03-04"), (2, "2020", "12-31")]
 
 
+def test_julianday_differences(play):
+    rows = play("perform_filter", "items", "items.id = 1",
+                "julianday(items.day) - julianday('2021-01-01') AS days, julianday('2000-01-01 12:00:00') AS j")
+    assert rows == [(62.0, 2451545.0)]
+
+
 def test_filter_on_a_year_as_text(play):
     assert ids(play("perform_filter", "items", "strftime('%Y', items.day) = '2021'", "items.id")) == [1, 3, 5]
 

@@ -38,7 +38,8 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
   ascending keys, as SQLite orders them.
 * booleans: a comparison used as a value is cast to INTEGER (``predicates_as_integers``).
 * date functions: ``strftime('%Y', d)`` becomes ``STRFTIME(CAST(d AS TIMESTAMP), '%Y')``; text
-  that is not a timestamp is an error here where SQLite returns NULL.
+  that is not a timestamp is an error here where SQLite returns NULL; ``julianday(t)`` becomes
+  the epoch in days plus 2440587.5 (``julianday_from_epoch``).
 * identifier case: DuckDB matches identifiers case-insensitively even when quoted; names are
   always written with the database's spelling.
 * GROUP BY is strict: a column neither grouped nor aggregated is an error (SQLite picks a row).
@@ -62,7 +63,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from querygym.dialects.base import Dialect, QueryGuard, like_as_ilike, predicates_as_integers
+from querygym.dialects.base import Dialect, QueryGuard, julianday_from_epoch, like_as_ilike, predicates_as_integers
 from querygym.errors import DatabaseNotFoundError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
@@ -80,7 +81,7 @@ class DuckDBDialect(Dialect):
     name = "duckdb"
     sqlglot_dialect = "duckdb"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
-    transforms = (like_as_ilike, predicates_as_integers)
+    transforms = (like_as_ilike, predicates_as_integers, julianday_from_epoch)
     break_ties = True
     #: settings of every connection (https://duckdb.org/docs/configuration/overview)
     connect_config = {

@@ -46,7 +46,8 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
 * ``ROUND(x, n)`` exists for NUMERIC only: the value goes through NUMERIC.
 * ``GROUP_CONCAT`` becomes ``STRING_AGG``, whose argument must be text: cast to TEXT.
 * date functions: ``strftime('%Y', d)`` becomes ``TO_CHAR(CAST(d AS TIMESTAMP), 'YYYY')``; text
-  that is not a timestamp fails here where SQLite returns NULL; ``julianday`` has no equivalent.
+  that is not a timestamp fails here where SQLite returns NULL; ``julianday(t)`` becomes the
+  epoch in days plus 2440587.5 (``julianday_from_epoch``).
 * identifier case: names are always quoted with the database's own spelling, so Spider's
   mixed-case names resolve exactly; names longer than 63 bytes are truncated by PostgreSQL.
 * GROUP BY is strict: a column neither grouped nor aggregated is an error here (SQLite picks a
@@ -77,6 +78,7 @@ from sqlglot import exp
 from querygym.dialects.base import (
     Dialect,
     QueryGuard,
+    julianday_from_epoch,
     like_as_ilike,
     predicates_as_integers,
     round_through_numeric,
@@ -126,7 +128,8 @@ class PostgresDialect(Dialect):
     name = "postgres"
     sqlglot_dialect = "postgres"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
-    transforms = (like_as_ilike, predicates_as_integers, round_through_numeric, group_concat_as_text)
+    transforms = (like_as_ilike, predicates_as_integers, round_through_numeric, group_concat_as_text,
+                  julianday_from_epoch)
     break_ties = True
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
     #: variable QUERYGYM_POSTGRES_URL, else the private server.
