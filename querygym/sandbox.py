@@ -81,7 +81,9 @@ def setup_sql(task: Task) -> tuple[list[str], list[str]]:
 def needs_sandbox(task: Task) -> bool:
     """Whether an episode of ``task`` must run in a copy of its database."""
     pre, post = setup_sql(task)
-    return bool(pre or post) and task.db is not None and task.dialect == "postgres"
+    if not (pre or post) or task.db is None or task.dialect != "postgres":
+        return False
+    return not str(_url(task.db).database or "").startswith(SANDBOX_PREFIX)  # a copy is not copied again
 
 
 # ---------------------------------------------------------------------- URLs and connections

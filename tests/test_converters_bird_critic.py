@@ -135,16 +135,18 @@ def test_episodes_start_from_the_decomposed_issue_sql(on_server):
 
     started = 0
     tasks = [t for t in on_server if t.playable][:8]
-    for task in tasks:
-        with open_sandbox(task) as sandbox:
-            env = QueryGymEnv(TaskSet([sandbox.task]), dialect="postgres")
-            try:
-                obs, info = env.reset(options={"task_id": task.id})
-            finally:
-                env.close()
-        assert info["initial"]["sql"] == task.initial_sql
-        started += bool(info["initial"]["cte_ids"])
+    env = QueryGymEnv(TaskSet(tasks), dialect="postgres")  # the env opens each task's sandbox itself
+    try:
+        for task in tasks:
+            obs, info = env.reset(options={"task_id": task.id})
+            assert info["initial"]["sql"] == task.initial_sql
+            started += bool(info["initial"]["cte_ids"])
+    finally:
+        env.close()
     assert started >= len(tasks) // 2
+    with _connect(tasks[0].db) as con:
+        assert con.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
+                           (SANDBOX_PREFIX + "%",)).fetchone()[0] == 0
 
 
 def test_round_trip_through_bird_format_keeps_tasks_and_targets(on_server, postgres_url, tmp_path):
