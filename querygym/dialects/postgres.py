@@ -61,6 +61,7 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import shutil
@@ -225,7 +226,7 @@ class PostgresDialect(Dialect):
         with self._loaded_lock:
             done = self._loaded.get(key)
             if done is not None and done[0] == stamp and not replace:
-                return done[1]
+                return dataclasses.replace(done[1], loaded=False, seconds=0.0)
             result = _load(path, server, schema, replace=replace)
             self._loaded[key] = (stamp, result)
             return result
