@@ -21,6 +21,9 @@ import os
 
 import pytest
 
+# an installable example package, imported only where it is installed (test_engines_plugin)
+collect_ignore = ["plugin_example"]
+
 ENGINES = ("sqlite", "postgres", "duckdb")
 GAP_MARKERS = {
     "notimpl": "querygym does not implement this on the engine yet",
