@@ -22,9 +22,10 @@ variable named by ``api_key_env`` (never stored in :meth:`spec`); the base URL c
 argument or ``OPENAI_BASE_URL``.  Local servers need no key: when the variable is unset and a
 base URL is given, the placeholder ``EMPTY`` is sent, as vLLM's documentation does.
 
->>> agent = LLMAgent("Qwen/Qwen2.5-7B-Instruct", base_url="http://127.0.0.1:8000/v1")
->>> agent.spec()["base_url"], "api_key" in agent.spec()
-('http://127.0.0.1:8000/v1', False)
+A vLLM server started with ``vllm serve Qwen/Qwen2.5-7B-Instruct`` is played with::
+
+    agent = LLMAgent("Qwen/Qwen2.5-7B-Instruct", base_url="http://127.0.0.1:8000/v1")
+    # or: querygym run --agent llm --model Qwen/Qwen2.5-7B-Instruct --base-url http://127.0.0.1:8000/v1
 """
 
 from __future__ import annotations
