@@ -67,9 +67,12 @@ def _agent_spec(args: argparse.Namespace) -> dict:
     if name == "llm":
         if not args.model:
             raise QueryGymError("--agent llm needs --model NAME (and --base-url URL for a local server)")
-        spec = {"name": "llm", "model": args.model}
+        spec = {"name": "llm", "model": args.model, "temperature": args.temperature, "max_tokens": args.max_tokens,
+                "max_retries": args.max_retries}
         if args.base_url:
             spec["base_url"] = args.base_url
+        if args.context_tokens:
+            spec["context_budget_tokens"] = args.context_tokens
         return spec
     return {"name": name}
 
@@ -159,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trajectories", metavar="FILE", help="with --agent replay: the trajectories.jsonl to replay")
     run.add_argument("--model", help="with --agent llm: the model name")
     run.add_argument("--base-url", help="with --agent llm: the endpoint (default: $OPENAI_BASE_URL)")
+    run.add_argument("--temperature", type=float, default=0.0, help="with --agent llm: sampling temperature")
+    run.add_argument("--max-tokens", type=int, default=512, help="with --agent llm: tokens per reply")
+    run.add_argument("--context-tokens", type=int, help="with --agent llm: the model's context window in tokens")
+    run.add_argument("--max-retries", type=int, default=5, help="with --agent llm: retries of transport errors")
     run.add_argument("--seed", type=int, help="with --agent random: its seed")
     run.add_argument("--workers", type=int, default=1, help="episodes played at once (default: 1)")
     run.add_argument("--executor", choices=["process", "ray"], default="process",

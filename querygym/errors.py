@@ -74,3 +74,12 @@ class InvalidArgumentError(ValueError, QueryGymError):
 
 class DatabaseNotFoundError(FileNotFoundError, QueryGymError):
     """A database file or URL points at nothing."""
+
+
+class ModelEndpointError(ConnectionError, QueryGymError):
+    """A language model's chat-completions endpoint refused a request, or kept failing past its retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0):
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts

@@ -42,7 +42,7 @@ from typing import Any
 
 from querygym.agents.base import Agent
 from querygym.catalog import catalog
-from querygym.errors import InvalidActionError, InvalidArgumentError, QueryGymError
+from querygym.errors import InvalidActionError, InvalidArgumentError, ModelEndpointError, QueryGymError
 
 #: HTTP statuses worth retrying: request timeout, conflict (lock contention), rate limit, server errors.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -51,15 +51,6 @@ _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _USAGE_KEYS = ("requests", "retries", "prompt_tokens", "completion_tokens", "total_tokens")
 _SUMMARY_CHARS = 300
 _MIN_CLIP = 500  # the newest observation keeps this much even when the fixed part fills the budget
-
-
-class ModelEndpointError(ConnectionError, QueryGymError):
-    """The chat-completions endpoint refused a request, or kept failing past ``max_retries``."""
-
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0):
-        super().__init__(message)
-        self.status = status
-        self.attempts = attempts
 
 
 @dataclass
@@ -141,6 +132,10 @@ class LLMAgent(Agent):
         super().reset(task)
         self._overview = None
         self._turns = []
+        # The workflow actions exist only for tasks with documentation; do not offer them otherwise.
+        documents = getattr(task, "documents", None)
+        self._groups = ("exploration", "operation") + (("workflow",) if documents is not None and len(documents)
+                                                        else ())
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
         info = info or {}
@@ -167,7 +162,8 @@ class LLMAgent(Agent):
         return min(budgets) if budgets else None
 
     def _window(self) -> list[dict[str, str]]:
-        system = self.system_prompt if self.system_prompt is not None else catalog().render_prompt()
+        system = (self.system_prompt if self.system_prompt is not None
+                  else catalog().render_prompt(getattr(self, "_groups", None)))
         fixed = [{"role": "system", "content": system}, {"role": "user", "content": self._overview or ""}]
         done = [t for t in self._turns if t.observation is not None]
         budget = self.budget_chars()
