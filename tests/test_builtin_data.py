@@ -15,6 +15,7 @@ DB_PATH = DATA_DIR / "enterprise.sqlite"
 QUESTIONS_PATH = DATA_DIR / "questions.json"
 TABLES_PATH = DATA_DIR / "tables.json"
 REFERENCES_PATH = DATA_DIR / "references.json"
+ANALYTICS_PATH = DATA_DIR / "analytics.json"
 
 BIRD_KEYS = {"question_id", "db_id", "question", "evidence", "SQL", "difficulty"}
 DIFFICULTIES = {"simple", "moderate", "challenging"}
@@ -177,10 +178,15 @@ def test_tables_json_is_what_the_generator_writes():
 
 # --------------------------------------------------------------------------- references
 def test_every_question_has_a_well_formed_reference(questions, references):
-    assert set(references) == {str(q["question_id"]) for q in questions}
+    analytics = json.loads(ANALYTICS_PATH.read_text(encoding="utf-8"))
+    report_ids = {str(q["question_id"]) for q in analytics}
+    assert set(references) == {str(q["question_id"]) for q in questions} | report_ids
     for qid, script in references.items():
         actions = [json.loads(step) for step in script]
         assert all(isinstance(a, list) and a and isinstance(a[0], str) for a in actions), qid
-        assert actions[-1][0] in OPERATIONS, f"reference {qid} must end with an operation"
+        if qid in report_ids:
+            assert actions[-1][0] == "submit_report", f"reference {qid} must end with a report"
+        else:
+            assert actions[-1][0] in OPERATIONS, f"reference {qid} must end with an operation"
 
 # The reference scripts are replayed through the environment in tests/test_env.py.
