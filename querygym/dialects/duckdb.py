@@ -300,6 +300,8 @@ def _load(path: Path, final: Path):
         finally:
             con.close()
         os.replace(temporary, final)
+        _sidecar(final).write_text(json.dumps({"fingerprint": source.fingerprint, "tables": len(tables),
+                                                "rows": total, "kinds": kinds}), encoding="utf-8")
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             if leftover.exists():
@@ -334,8 +336,20 @@ def _copy_table(con, source, table) -> int:
     return count
 
 
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
 def _recorded(path: Path) -> dict[str, Any] | None:
+    """What the copy in ``path`` was made from: its sidecar file, else its own metadata table."""
     import duckdb
+
+    sidecar = _sidecar(path)
+    if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        try:
+            return json.loads(sidecar.read_text(encoding="utf-8"))
+        except ValueError:
+            pass
 
     try:
         # the readers' configuration: DuckDB shares one instance per file and process, and
