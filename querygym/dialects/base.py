@@ -160,6 +160,12 @@ class Dialect:
     #: engine whose sort is not stable, so that ties, and a LIMIT cutting through them, come out
     #: as SQLite's stable sort over its scan order usually leaves them.
     break_ties: ClassVar[bool] = False
+    #: whether a text operand compared with a number is converted to a number first, as SQLite's
+    #: numeric affinity does (https://www.sqlite.org/datatype3.html#type_conversions_prior_to_comparison),
+    #: for an engine that refuses to compare text with numbers (see :meth:`apply_numeric_affinity`).
+    numeric_affinity: ClassVar[bool] = False
+    #: the numeric type text is converted to by ``numeric_affinity``
+    affinity_type: ClassVar[str] = "DOUBLE"
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -175,14 +181,102 @@ class Dialect:
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
-        if not self.transforms and not self.break_ties:
+        if not self.transforms and not self.break_ties and not self.numeric_affinity:
             return expression
         expression = expression.copy()
+        if self.numeric_affinity:  # before the transforms, which may hide plain columns in casts
+            expression = self.apply_numeric_affinity(expression)
         for transform in self.transforms:
             expression = transform(expression)
         if self.break_ties:
             expression = self.complete_orderings(expression)
         return expression
+
+    def apply_numeric_affinity(self, expression: exp.Expression) -> exp.Expression:
+        """Text compared with a number is converted to a number, as SQLite does.
+
+        SQLite compares a TEXT column with an INTEGER column or a number by first converting the
+        text to a number when it reads as one (``'7' = 7`` is true); PostgreSQL and DuckDB refuse
+        to compare text with numbers.  Where one side of ``=``, ``<>``, ``<``, ``<=``, ``>``,
+        ``>=`` or ``IN`` is known to be text (a column declared so, through any number of
+        intermediate tables) and the other a number, the text side is cast to
+        ``affinity_type``; ``SUM``/``AVG``/``TOTAL`` of a text column cast their argument the same
+        way.  Text that reads as no number makes the engine's cast fail: an error, never a
+        different answer (SQLite would compare it as text).
+        """
+        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        to = exp.DataType.build(self.affinity_type)
+        for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            left, right = node.this, node.expression
+            kinds = (self._kind(left, ctes), self._kind(right, ctes))
+            if kinds == ("text", "number"):
+                node.set("this", exp.Cast(this=left, to=to.copy()))
+            elif kinds == ("number", "text"):
+                node.set("expression", exp.Cast(this=right, to=to.copy()))
+        for node in list(expression.find_all(exp.In)):
+            left = node.this
+            query = node.args.get("query")
+            inner = query.this if isinstance(query, exp.Subquery) else query
+            if isinstance(inner, exp.Select) and len(inner.expressions) == 1:
+                item = inner.expressions[0]
+                kinds = (self._kind(left, ctes), self._kind(item, ctes))
+                if kinds == ("text", "number"):
+                    node.set("this", exp.Cast(this=left, to=to.copy()))
+                elif kinds == ("number", "text"):
+                    value = item.this if isinstance(item, exp.Alias) else item
+                    value.replace(exp.Cast(this=value.copy(), to=to.copy()))
+            elif node.expressions and self._kind(left, ctes) == "text" and any(
+                    self._kind(e, ctes) == "number" for e in node.expressions):
+                node.set("this", exp.Cast(this=left, to=to.copy()))
+        for node in list(expression.find_all(exp.Sum, exp.Avg)):
+            if self._kind(node.this, ctes) == "text":
+                node.set("this", exp.Cast(this=node.this, to=to.copy()))
+        return expression
+
+    def _kind(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0) -> str | None:
+        """"number", "text" or None (unknown) for an expression of the compiled statement."""
+        if depth > 50:
+            return None
+        if isinstance(node, exp.Literal):
+            return "text" if node.is_string else "number"
+        if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
+            return self._kind(node.this, ctes, depth + 1)
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Count, exp.Sum, exp.Avg)):
+            return "number"
+        if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
+            return self._kind(node.this, ctes, depth + 1)
+        if isinstance(node, exp.Cast):
+            return _type_kind(node.to.sql())
+        if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
+            return self._kind(node.this.expressions[0], ctes, depth + 1)
+        if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
+            return self._column_kind(node, ctes, depth)
+        return None
+
+    def _column_kind(self, column: exp.Column, ctes: dict[str, exp.Expression], depth: int) -> str | None:
+        select = column.find_ancestor(exp.Select)
+        while select is not None:
+            sources = [select.args["from_"].this] if select.args.get("from_") else []
+            sources += [j.this for j in select.args.get("joins") or []]
+            for source in sources:
+                if isinstance(source, exp.Table) and source.alias_or_name == column.table:
+                    return self._output_kind(source.name, column.name, ctes, depth)
+            select = select.find_ancestor(exp.Select)
+        return None
+
+    def _output_kind(self, table: str, name: str, ctes: dict[str, exp.Expression], depth: int) -> str | None:
+        if table in ctes:
+            body = ctes[table]
+            while isinstance(body, exp.SetOperation):
+                body = body.this
+            if not isinstance(body, exp.Select):
+                return None
+            for item in body.expressions:
+                if item.alias_or_name == name:
+                    return self._kind(item, ctes, depth + 1)
+            return None
+        declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
+        return _type_kind(declared) if declared is not None else None
 
     def complete_orderings(self, expression: exp.Expression) -> exp.Expression:
         """Every ORDER BY followed by the columns of what it sorts, ascending with NULLs first.
@@ -304,6 +398,7 @@ class Dialect:
     def remember(self, schema: DatabaseSchema) -> DatabaseSchema:
         """Keep the base tables' columns (tie-breakers name them); every ``introspect`` returns through it."""
         self._base_columns = {t.name: t.column_names for t in schema.tables}
+        self._base_types = {t.name: {c.name: c.type for c in t.columns} for t in schema.tables}
         return schema
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
@@ -383,6 +478,68 @@ def round_through_numeric(expression: exp.Expression) -> exp.Expression:
         if node.args.get("decimals") is not None:
             node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL")))
     return expression
+
+
+def _type_kind(type_name: str | None) -> str | None:
+    t = (type_name or "").upper()
+    if any(k in t for k in ("CHAR", "TEXT", "CLOB", "STRING")):
+        return "text"
+    if any(k in t for k in ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")):
+        return "number"
+    return None
+
+
+def bare_columns_as_aggregates(expression: exp.Expression,
+                               extreme: Callable[[exp.Expression, exp.Expression, bool], exp.Expression]
+                               ) -> exp.Expression:
+    """Columns that an aggregate query neither groups nor aggregates, as SQLite reads them.
+
+    SQLite takes such a *bare* column from the row holding the value of the query's min() or
+    max() when there is exactly one such aggregate, else from an arbitrary row of the group
+    (https://www.sqlite.org/lang_select.html#bare_columns_in_an_aggregate_query).  Engines with
+    a strict GROUP BY refuse the query; here the column becomes ``extreme(column, key, is_max)``
+    (the value at the row with the largest or smallest ``key``) or ``ANY_VALUE(column)``.  For
+    a column that depends on the group (a name beside its id) every choice is the same value.
+    """
+    for select in list(expression.find_all(exp.Select)):
+        aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
+                      if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
+        group = select.args.get("group")
+        if group is None and not aggregates:
+            continue
+        grouped = {g.sql() for g in group.expressions} if group is not None else set()
+        aliases = {item.alias for item in select.expressions if isinstance(item, exp.Alias)}
+        extremes = [a for a in aggregates if isinstance(a, (exp.Max, exp.Min))]
+        for item in select.expressions:
+            value = item.this if isinstance(item, exp.Alias) else item
+            if value.sql() in grouped:
+                continue
+            for column in list(value.find_all(exp.Column)):
+                if isinstance(column.this, exp.Star) or column.find_ancestor(exp.Select) is not select:
+                    continue
+                inside = column.find_ancestor(exp.AggFunc)
+                if inside is not None and inside.find_ancestor(exp.Select) is select and _is_aggregate(inside):
+                    continue
+                if column.sql() in grouped or (not column.table and column.name in aliases):
+                    continue
+                if len(extremes) == 1:
+                    key = extremes[0].this
+                    replacement = extreme(column.copy(), key.copy(), isinstance(extremes[0], exp.Max))
+                else:
+                    replacement = exp.AnyValue(this=column.copy())
+                if column is value:
+                    if isinstance(item, exp.Alias):
+                        item.set("this", replacement)
+                    else:
+                        item.replace(exp.alias_(replacement, exp.to_identifier(column.name, quoted=True)))
+                    break
+                column.replace(replacement)
+    return expression
+
+
+def _is_aggregate(node: exp.Expression) -> bool:
+    # SQLite's max(a, b) and min(a, b) with two arguments are scalar functions
+    return not (isinstance(node, (exp.Max, exp.Min)) and node.expressions)
 
 
 def julianday_from_epoch(expression: exp.Expression) -> exp.Expression:
