@@ -38,6 +38,9 @@ def semantics_db(tmp_path_factory):
         con.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", ITEMS)
         con.execute('CREATE TABLE "MixedCase" ("Key_ID" INTEGER PRIMARY KEY, "Label" TEXT)')
         con.executemany('INSERT INTO "MixedCase" VALUES (?, ?)', [(1, "one"), (2, "two")])
+        # Spider's habit: a text column referring to an integer key
+        con.execute("CREATE TABLE refs (item_ref TEXT REFERENCES items(id), note TEXT)")
+        con.executemany("INSERT INTO refs VALUES (?, ?)", [("1", "x"), ("2", "y"), ("7", "z")])
         con.commit()
     return str(path)
 
@@ -172,11 +175,30 @@ def test_group_by_with_aggregates(play):
     assert sorted(rows) == [("a", 2, 7), ("c", 2, 2)]
 
 
-@pytest.mark.never(["postgres", "duckdb"], reason="GROUP BY is strict: a column neither grouped nor aggregated "
-                                                 "is an error (SQLite picks one row's value)", raises=AssertionError)
-def test_a_column_neither_grouped_nor_aggregated(play):
+def test_a_bare_column_comes_from_the_row_of_the_max(play):
+    # SQLite's rule for a column neither grouped nor aggregated beside one max(): that row's value
     rows = play("perform_aggregate", "items", "items.grp", "items.grp, MAX(items.qty) AS m, items.name")
     assert sorted(rows, key=lambda r: r[0]) == [("a", 7, "apple"), ("b", -7, "cherry"), ("c", 2, None)]
+    rows = play("perform_aggregate", "items", "items.grp", "items.grp, MIN(items.price), items.day")
+    assert sorted(rows, key=lambda r: r[0]) == [("a", 1.5, "2021-03-04"), ("b", 0.5, "2021-07-01"),
+                                                ("c", 1.0, None)]
+
+
+def test_a_bare_column_that_depends_on_the_group(play):
+    rows = play("perform_join", ["items AS i", "refs AS r"], ["i.id = r.item_ref"], ["INNER JOIN"],
+                "i.id, i.name, r.note")
+    rows = play("perform_aggregate", "T_0", "T_0.id", "T_0.id, T_0.name, COUNT(*) AS n")
+    assert sorted(rows) == [(1, "apple", 1), (2, "Apple", 1)]
+
+
+def test_text_compared_with_numbers_reads_as_numbers(play):
+    # SQLite's numeric affinity: '7' = 7 when one side is a number column or literal
+    rows = play("perform_join", ["refs AS r", "items AS i"], ["r.item_ref = i.id"], ["INNER JOIN"], "r.item_ref, i.name")
+    assert sorted(rows) == [("1", "apple"), ("2", "Apple")]
+    assert sorted(play("perform_filter", "refs", "refs.item_ref > 1", "refs.item_ref")) == [("2",), ("7",)]
+    assert play("perform_aggregate", "refs", "", "SUM(refs.item_ref) AS s") == [(10,)]
+    rows = play("perform_filter", "items", "items.id IN (SELECT item_ref FROM refs)", "items.id")
+    assert ids(rows) == [1, 2]
 
 
 # ---------------------------------------------------------------------- set operations and LIMIT
