@@ -130,13 +130,14 @@ def wikisql_source(tmp_path):
 def test_all_8421_wikisql_dev_records_parse_into_symbolic_sql():
     tasks = load_wikisql(WIKISQL, keep_missing=True)
     assert len(tasks) == 8421 and detect_format(WIKISQL) == "wikisql"
-    assert all(t.problem.startswith("no database for table") for t in tasks)
+    assert all(t.problem == "no database for its table: give the .db or the tables file (dev.tables.jsonl)"
+               for t in tasks)
     first = tasks.tasks[0]
     assert first.gold_sql == """SELECT "col3" FROM "table_1_10015132_11" WHERE "col5" = 'butler cc (ks)'"""
     assert first.db_id == "table_1_10015132_11" and first.metadata["table_id"] == "1-10015132-11"
     aggregations = {t.gold_sql.split("(")[0].split()[-1] for t in tasks if "(" in t.gold_sql.split(" FROM ")[0]}
     assert aggregations == {"MAX", "MIN", "COUNT", "SUM", "AVG"}
-    assert load_wikisql(WIKISQL).problems[0].reason.startswith("no database for table")  # reported, not dropped
+    assert load_wikisql(WIKISQL).problems[0].reason.startswith("no database for its table")  # reported, not dropped
 
 
 def test_structured_queries_follow_wikisqls_semantics(wikisql_source, tmp_path):
@@ -146,7 +147,7 @@ def test_structured_queries_follow_wikisqls_semantics(wikisql_source, tmp_path):
     assert tasks.check() == [p for p in tasks.problems]  # nothing fails beyond what loading reported
     assert {str(p.task_id): p.reason.split(":")[0] for p in tasks.problems} == {
         str(len(records) - 2): "structured query cannot be rendered",
-        str(len(records) - 1): f"table 9-9999999-9 not found in {wikisql_source / 'dev.tables.jsonl'}"}
+        str(len(records) - 1): f"its table is not in {wikisql_source / 'dev.tables.jsonl'}"}
     assert len(tasks) == len(records) - 2
     for task in tasks:
         record = records[task.id]

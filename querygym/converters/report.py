@@ -44,13 +44,15 @@ def check_tasks(tasks: TaskSet, *, timeout_s: float | None = 30.0) -> list[Probl
     return tasks.problems
 
 
-def dataset_report(tasks: TaskSet, *, checked: bool) -> str:
-    """A few lines saying what a dataset produced and what cannot be played, with the reasons."""
+def dataset_report(tasks: TaskSet, *, checked: bool, max_reasons: int = 15) -> str:
+    """A few lines saying what a dataset produced and what cannot be played, with the reasons
+    (the ``max_reasons`` most frequent of each kind)."""
     ids = {str(t.id) for t in tasks}
     not_loaded = [p for p in tasks.problems if str(p.task_id) not in ids]
     unplayable = [(t.id, t.problem) for t in tasks if t.problem]
     playable = len(tasks) - len(unplayable)
-    formats = sorted({str((t.metadata or {}).get("source_format", "bird")) for t in tasks}) or ["-"]
+    formats = sorted({str((t.metadata or {}).get("source_format", "bird")) for t in tasks}) or \
+        [getattr(tasks, "format", None) or "-"]
     lines = [f"{tasks.name or 'dataset'} ({', '.join(formats)}): {len(tasks)} task(s) produced"
              + (f" from {len(tasks) + len(not_loaded)} question(s); {len(not_loaded)} not loaded" if not_loaded else "")]
     if checked:
@@ -65,7 +67,11 @@ def dataset_report(tasks: TaskSet, *, checked: bool) -> str:
         if not items:
             continue
         lines.append(f"  {len(items)} {title}:")
-        for reason, count, examples in group_reasons(items):
+        groups = group_reasons(items)
+        for reason, count, examples in groups[:max_reasons]:
             more = ", …" if count > len(examples) else ""
             lines.append(f"    {count} × {reason}  [{', '.join(map(str, examples))}{more}]")
+        if len(groups) > max_reasons:
+            rest = sum(count for _, count, _ in groups[max_reasons:])
+            lines.append(f"    … {len(groups) - max_reasons} other reason(s) for {rest} more")
     return "\n".join(lines)

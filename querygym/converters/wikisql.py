@@ -490,10 +490,9 @@ def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: st
         metadata.update({k: v for k, v in rec.items() if k not in {"table_id", "question", "sql"}})
         problem = None
         if task_db is None:
-            problem = (f"table {table_id} not found in {db}" if db is not None else
-                       f"table {table_id} not found in {tables_path}" if tables_path is not None else
-                       f"no database for table {table_id}: give the .db or the tables file "
-                       f"({_stem(path)}.tables.jsonl)")
+            problem = (f"its table is not in {db}" if db is not None else
+                       f"its table is not in {tables_path}" if tables_path is not None else
+                       f"no database for its table: give the .db or the tables file ({_stem(path)}.tables.jsonl)")
             if not keep_missing:
                 problems.append(Problem(i, problem))
                 continue
