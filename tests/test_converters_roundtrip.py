@@ -147,6 +147,8 @@ def wikisql_source(tmp_path):
     ("wikisql/dev.jsonl", "wikisql"),
     ("criteria2sql/dev.jsonl", "criteria2sql"),
     ("criteria2sql", "criteria2sql"),
+    ("spider_dev", "spider"),
+    ("bird_critic", "bird_critic"),
     ("bird_critic/postgresql_preview_0110_data.jsonl", "bird_critic"),
     ("bird_dev_questions/dev.json", "bird"),
 ])

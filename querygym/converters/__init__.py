@@ -75,12 +75,13 @@ def _format_of_record(record: Any) -> str | None:
 
 def question_file(folder: Path) -> Path:
     """The question file of a dataset folder: the only JSON/JSONL file in it that is not a tables,
-    schema or gold file (``dev.*`` preferred when there are several splits)."""
+    schema or gold file (``dev.json``/``dev.jsonl``, else the one ``dev*`` file, when there are several)."""
     candidates = sorted(p for p in folder.iterdir()
                         if p.is_file() and p.suffix in (".json", ".jsonl")
                         and not any(word in p.name.lower() for word in _NOT_QUESTIONS))
     if len(candidates) > 1:
-        dev = [p for p in candidates if p.name.lower().startswith("dev")]
+        exact = [p for p in candidates if p.stem.lower() == "dev"]
+        dev = exact or [p for p in candidates if p.name.lower().startswith("dev")]
         if len(dev) == 1:
             candidates = dev
     if len(candidates) != 1:
