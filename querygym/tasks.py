@@ -102,7 +102,7 @@ class Task:
     def target_ordered(self) -> bool:
         """Whether the gold query's result order is part of the answer (a top-level ORDER BY)."""
         try:
-            tree = sqlglot.parse_one(self.gold_sql, read="sqlite")
+            tree = sqlglot.parse_one(self.gold_sql, read=_sqlglot_dialect(self.dialect))
         except Exception:  # an unparseable gold query is reported when the target is computed
             return False
         return isinstance(tree, exp.Query) and tree.args.get("order") is not None
@@ -145,6 +145,17 @@ class Task:
 
         result = self.target_result()
         return pd.DataFrame.from_records(result.rows, columns=_unique(result.columns))
+
+
+def _sqlglot_dialect(name: str) -> str:
+    """sqlglot's name for the engine a gold query is written for (BIRD-Critic's is PostgreSQL)."""
+    from querygym.dialects import get
+    from querygym.errors import UnknownDialectError
+
+    try:
+        return get(name).sqlglot_dialect or name
+    except UnknownDialectError:
+        return name
 
 
 def _unique(names: Iterable[str]) -> list[str]:
