@@ -53,6 +53,7 @@ def test_all_141_instances_load_as_postgres_error_remediation_tasks(offline):
         assert task.metadata["test_cases"] == rec["test_cases"]
         assert task.schema is not None and task.schema.table_names
     assert sum(1 for t in offline if t.problem.startswith("no PostgreSQL server")) == 98
+    assert offline["551_1"].target_ordered  # its ORDER BY is read as PostgreSQL (it is not SQLite)
 
 
 def test_instances_whose_fix_is_not_a_select_are_reported_unsupported_with_the_reason(offline):
