@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from querygym.decompose import decompose, schema_of
-from querygym.render import format_value
+from querygym.oracle import cited_report
 
 
 def blind_scripts(tasks) -> dict[str, list[str]]:
@@ -27,11 +27,7 @@ def blind_scripts(tasks) -> dict[str, list[str]]:
         if not d.ok:
             continue
         final = f"T_{len(d.actions) - 1}"
-        rows = task_rows(task, task.naive_sql)
-        figure = next((format_value(v) for row in rows for v in row
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
-        report = (f"The answer is {figure} [{final}]." if figure is not None
-                  else f"The answer is in [{final}].")
+        report = cited_report(final, task_rows(task, task.naive_sql))  # cites no document: it read none
         scripts[str(task.id)] = [json.dumps(["execute_sql", task.naive_sql]),
                                  json.dumps(["submit_report", final, report])]
     return scripts

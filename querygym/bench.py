@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from querygym.backend import Backend
 from querygym.errors import QueryGymError, TaskError
-from querygym.oracle import oracle_decompositions
+from querygym.oracle import oracle_decompositions, with_report
 
 
 def bench_decompose(tasks, out_dir: str | Path | None = None, *, max_steps: int = 100,
@@ -53,7 +53,7 @@ def bench_decompose(tasks, out_dir: str | Path | None = None, *, max_steps: int 
                 continue
             replayed += 1
             terminated, info = False, {}
-            for action in d.actions:
+            for action in with_report(task, d.actions):
                 _, _, terminated, _, info = env.step(action)
                 if info["kind"] == "error":
                     failures.append({"task": task.id, "stage": "replay", "cause": f"step error ({info['error']['type']})",
@@ -67,7 +67,7 @@ def bench_decompose(tasks, out_dir: str | Path | None = None, *, max_steps: int 
                     detail = (info.get("comparison") or {}).get("detail") if info else None
                     failures.append({"task": task.id, "stage": "replay", "cause": cause, "detail": detail,
                                      "sql": task.gold_sql})
-            if terminated:
+            if terminated and (info["kind"] != "report" or info["report"]["components"]["answer"] == 1.0):
                 equal += 1
     finally:
         if env is not None:

@@ -102,11 +102,13 @@ class OracleAgent(ScriptedAgent):
         key = task.db or task.db_id
         if key not in self._schemas:
             self._schemas[key] = schema_of(task)
+        from querygym.oracle import with_report
+
         d = decompose(task.gold_sql, self._schemas[key], dialect=task.dialect)
         self.last_error = d.error
         if not d.ok:
             raise InvalidArgumentError(f"oracle: the gold SQL of task {task.id} does not decompose: {d.error}")
-        return d.actions
+        return with_report(task, d.actions)
 
 
 class ReplayAgent(ScriptedAgent):
