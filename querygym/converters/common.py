@@ -1,9 +1,11 @@
 """Helpers shared by the format readers: reading JSON and JSONL files with one clear error per bad
-file, finding databases, the cache folder for databases built from data files, and the load-time
-report every reader gives.
+file, finding databases, the cache folder for databases built from data files, telling read-only
+queries from statements that change a database, and splitting SQL into code and literals.
 
->>> looks_like_sql_select("WITH t AS (SELECT 1) SELECT * FROM t")
-True
+>>> statement_kind("WITH t AS (SELECT 1) SELECT * FROM t"), statement_kind("UPDATE t SET a = 1; SELECT 1")
+('SELECT', 'UPDATE;SELECT')
+>>> [code for code, _ in sql_segments("SELECT 'a' -- note")]
+[True, False, True, False]
 """
 
 from __future__ import annotations
@@ -122,11 +124,6 @@ def cache_dir(kind: str, *sources: Path, base: str | Path | None = None) -> Path
     return folder
 
 
-def looks_like_sql_select(sql: str) -> bool:
-    """Whether ``sql`` is one read-only query (SELECT, WITH … SELECT, VALUES), judged by sqlglot."""
-    return statement_kind(sql) == "SELECT"
-
-
 def statement_kind(sql: str, dialect: str | None = None) -> str:
     """The kind of each statement in ``sql``: ``SELECT`` for a read-only query, else its command
     keyword (``UPDATE``, ``CREATE``, …); several statements give their kinds joined by ``;``."""
@@ -144,8 +141,8 @@ def statement_kind(sql: str, dialect: str | None = None) -> str:
         trees = None
     finally:
         logger.setLevel(level)
-    if trees is None:
-        words = [s.strip().split(None, 1)[0].upper() for s in _split_statements(sql) if s.strip()]
+    if trees is None:  # a rough split is enough to name what the statements are
+        words = [part.strip().split(None, 1)[0].upper() for part in sql.split(";") if part.strip()]
         return ";".join(words) or "EMPTY"
     kinds = []
     for tree in trees:
@@ -168,10 +165,6 @@ def _modifies(tree) -> str | None:
         if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop)):
             return node.key.upper()
     return None
-
-
-def _split_statements(sql: str) -> list[str]:
-    return [s for s in sql.split(";")]
 
 
 def group_reasons(items: Iterable[tuple[Any, str]], *, examples: int = 3) -> list[tuple[str, int, list[Any]]]:
