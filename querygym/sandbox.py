@@ -7,7 +7,7 @@ episode of such a task gets a database of its own:
 
 1. once per database, a template ``qg_tpl_<db_id>`` is made from ``<db_id>`` (``CREATE DATABASE …
    TEMPLATE``); nothing else ever connects to it, so copies can be taken at any time;
-2. :func:`open_sandbox` creates ``qg_sb_<db_id>_<random>`` from the template, runs
+2. :func:`open_sandbox` creates ``qg_sb_<random>_<db_id>`` from the template, runs
    ``preprocess_sql`` in it and returns a :class:`Sandbox` whose ``task`` is a copy of the task
    pointing at the copy (its target is computed there, after the setup);
 3. :meth:`Sandbox.close` runs ``clean_up_sql`` there (errors are kept in ``cleanup_error``, not
@@ -277,7 +277,7 @@ def open_sandbox(task: Task, *, timeout_s: float = 60.0) -> Sandbox:
     with _maintenance(task.db) as admin:
         with _lock:
             template = _ensure_template(admin, _url(task.db).database)
-        name = f"{SANDBOX_PREFIX}{task.db_id}_{uuid.uuid4().hex[:10]}"[:63]
+        name = f"{SANDBOX_PREFIX}{uuid.uuid4().hex[:10]}_{task.db_id}"[:63]  # unique even when cut at 63 bytes
         admin.execute(f"CREATE DATABASE {_ident(name)} TEMPLATE {_ident(template)}")
     url = database_url(task.db, name)
     try:
