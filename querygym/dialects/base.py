@@ -14,6 +14,7 @@ import atexit
 import difflib
 import heapq
 import itertools
+import re
 import threading
 import time
 import warnings
@@ -166,6 +167,9 @@ class Dialect:
     numeric_affinity: ClassVar[bool] = False
     #: the numeric type text is converted to by ``numeric_affinity``
     affinity_type: ClassVar[str] = "DOUBLE"
+    #: whether columns that an aggregate query neither groups nor aggregates are given SQLite's
+    #: meaning, for an engine with a strict GROUP BY (see :meth:`apply_bare_columns`)
+    bare_columns: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -181,15 +185,72 @@ class Dialect:
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
-        if not self.transforms and not self.break_ties and not self.numeric_affinity:
+        if not (self.transforms or self.break_ties or self.numeric_affinity or self.bare_columns):
             return expression
         expression = expression.copy()
         if self.numeric_affinity:  # before the transforms, which may hide plain columns in casts
             expression = self.apply_numeric_affinity(expression)
+        if self.bare_columns:
+            expression = self.apply_bare_columns(expression)
         for transform in self.transforms:
             expression = transform(expression)
         if self.break_ties:
             expression = self.complete_orderings(expression)
+        return expression
+
+    def apply_bare_columns(self, expression: exp.Expression) -> exp.Expression:
+        """Columns that an aggregate query neither groups nor aggregates, as SQLite reads them.
+
+        SQLite takes such a *bare* column from the row holding the value of the query's min()
+        or max() when there is one such aggregate, else from some row of the group
+        (https://www.sqlite.org/lang_select.html#bare_columns_in_an_aggregate_query); engines
+        with a strict GROUP BY refuse the query.  Here the column becomes
+        ``(ARRAY_AGG(column ORDER BY key DESC NULLS LAST, <input columns>))[1]``, the value on
+        the row with the largest key (smallest for min()), ties going to the first row in the
+        input's column order as SQLite's scan usually meets them; without min()/max(),
+        ``ANY_VALUE(column)``, which for a column that depends on the group (a name beside its
+        id) is that one value.
+        """
+        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        for select in list(expression.find_all(exp.Select)):
+            aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
+                          if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
+            group = select.args.get("group")
+            if group is None and not aggregates:
+                continue
+            grouped = {g.sql() for g in group.expressions} if group is not None else set()
+            grouped_names = {g.name for g in group.expressions if isinstance(g, exp.Column) and not g.table} \
+                if group is not None else set()
+            aliases = {item.alias for item in select.expressions if isinstance(item, exp.Alias)}
+            extremes = [a for a in aggregates if isinstance(a, (exp.Max, exp.Min))]
+            for item in select.expressions:
+                value = item.this if isinstance(item, exp.Alias) else item
+                if value.sql() in grouped or (isinstance(item, exp.Alias) and item.alias in grouped_names):
+                    continue  # grouped itself, or by its output name
+                for column in list(value.find_all(exp.Column)):
+                    if isinstance(column.this, exp.Star) or column.find_ancestor(exp.Select) is not select:
+                        continue
+                    inside = column.find_ancestor(exp.AggFunc)
+                    if inside is not None and inside.find_ancestor(exp.Select) is select and _is_aggregate(inside):
+                        continue
+                    if column.sql() in grouped or (not column.table and column.name in aliases):
+                        continue
+                    if len(extremes) == 1:
+                        largest = isinstance(extremes[0], exp.Max)
+                        keys = [exp.Ordered(this=extremes[0].this.copy(), desc=largest, nulls_first=False)]
+                        keys += [exp.Ordered(this=c, desc=False, nulls_first=True)
+                                 for c in self._input_columns(select, ctes) or []]
+                        aggregate = exp.ArrayAgg(this=exp.Order(this=column.copy(), expressions=keys))
+                        replacement = exp.Bracket(this=exp.Paren(this=aggregate), expressions=[exp.Literal.number(0)])
+                    else:
+                        replacement = exp.AnyValue(this=column.copy())
+                    if column is value:
+                        if isinstance(item, exp.Alias):
+                            item.set("this", replacement)
+                        else:
+                            item.replace(exp.alias_(replacement, exp.to_identifier(column.name, quoted=True)))
+                        break
+                    column.replace(replacement)
         return expression
 
     def apply_numeric_affinity(self, expression: exp.Expression) -> exp.Expression:
@@ -199,20 +260,20 @@ class Dialect:
         text to a number when it reads as one (``'7' = 7`` is true); PostgreSQL and DuckDB refuse
         to compare text with numbers.  Where one side of ``=``, ``<>``, ``<``, ``<=``, ``>``,
         ``>=`` or ``IN`` is known to be text (a column declared so, through any number of
-        intermediate tables) and the other a number, the text side is cast to
-        ``affinity_type``; ``SUM``/``AVG``/``TOTAL`` of a text column cast their argument the same
-        way.  Text that reads as no number makes the engine's cast fail: an error, never a
-        different answer (SQLite would compare it as text).
+        intermediate tables) and the other a number, the text side becomes a number of
+        ``affinity_type`` when it reads as one, and +Infinity when it does not (SQLite keeps it
+        text, which compares greater than every number); ``SUM``/``AVG`` of a text column count
+        text that is no number as 0, as SQLite does.
         """
         ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
-        to = exp.DataType.build(self.affinity_type)
+        number = self._as_number
         for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
             left, right = node.this, node.expression
             kinds = (self._kind(left, ctes), self._kind(right, ctes))
             if kinds == ("text", "number"):
-                node.set("this", exp.Cast(this=left, to=to.copy()))
+                node.set("this", number(left))
             elif kinds == ("number", "text"):
-                node.set("expression", exp.Cast(this=right, to=to.copy()))
+                node.set("expression", number(right))
         for node in list(expression.find_all(exp.In)):
             left = node.this
             query = node.args.get("query")
@@ -221,17 +282,30 @@ class Dialect:
                 item = inner.expressions[0]
                 kinds = (self._kind(left, ctes), self._kind(item, ctes))
                 if kinds == ("text", "number"):
-                    node.set("this", exp.Cast(this=left, to=to.copy()))
+                    node.set("this", number(left))
                 elif kinds == ("number", "text"):
                     value = item.this if isinstance(item, exp.Alias) else item
-                    value.replace(exp.Cast(this=value.copy(), to=to.copy()))
+                    value.replace(number(value.copy()))
             elif node.expressions and self._kind(left, ctes) == "text" and any(
                     self._kind(e, ctes) == "number" for e in node.expressions):
-                node.set("this", exp.Cast(this=left, to=to.copy()))
+                node.set("this", number(left))
         for node in list(expression.find_all(exp.Sum, exp.Avg)):
             if self._kind(node.this, ctes) == "text":
-                node.set("this", exp.Cast(this=node.this, to=to.copy()))
+                node.set("this", number(node.this, otherwise=exp.Literal.number(0)))
         return expression
+
+    def _as_number(self, value: exp.Expression, otherwise: exp.Expression | None = None) -> exp.Expression:
+        """``value`` (text) as SQLite's numeric affinity reads it: text that is a number becomes
+        that number; other text stays text in SQLite, which sorts after every number, so it
+        becomes +Infinity here (``otherwise``: what SUM and AVG count it as, 0 in SQLite)."""
+        to = exp.DataType.build(self.affinity_type)
+        if otherwise is None:
+            otherwise = exp.Cast(this=exp.Literal.string("Infinity"), to=to.copy())
+        return exp.Case(ifs=[
+            exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null()),
+            exp.If(this=exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(_NUMERIC_TEXT)),
+                   true=exp.Cast(this=value, to=to)),
+        ], default=otherwise)
 
     def _kind(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0) -> str | None:
         """"number", "text" or None (unknown) for an expression of the compiled statement."""
@@ -309,6 +383,11 @@ class Dialect:
             e.find(exp.AggFunc) for e in select.expressions)
         if grouped or len(outputs) != len(select.expressions):
             return outputs
+        columns = self._input_columns(select, ctes)
+        return outputs if columns is None else columns
+
+    def _input_columns(self, select: exp.Select, ctes: dict[str, exp.Expression]) -> list[exp.Column] | None:
+        """Every column of the tables ``select`` reads, qualified, in order (None if unknown)."""
         sources = []
         from_ = select.args.get("from_")
         if from_ is not None:
@@ -317,10 +396,10 @@ class Dialect:
         columns: list[exp.Column] = []
         for source in sources:
             if not isinstance(source, exp.Table):
-                return outputs
+                return None
             names = self._columns_of(source.name, ctes)
             if names is None:
-                return outputs
+                return None
             qualifier = exp.to_identifier(source.alias_or_name, quoted=True)
             columns += [exp.column(exp.to_identifier(n, quoted=True), table=qualifier) for n in names]
         return columns
@@ -480,6 +559,10 @@ def round_through_numeric(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
+# Text SQLite's numeric affinity turns into a number: an integer or real literal, spaces around.
+_NUMERIC_TEXT = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
 def _type_kind(type_name: str | None) -> str | None:
     t = (type_name or "").upper()
     if any(k in t for k in ("CHAR", "TEXT", "CLOB", "STRING")):
@@ -489,57 +572,51 @@ def _type_kind(type_name: str | None) -> str | None:
     return None
 
 
-def bare_columns_as_aggregates(expression: exp.Expression,
-                               extreme: Callable[[exp.Expression, exp.Expression, bool], exp.Expression]
-                               ) -> exp.Expression:
-    """Columns that an aggregate query neither groups nor aggregates, as SQLite reads them.
-
-    SQLite takes such a *bare* column from the row holding the value of the query's min() or
-    max() when there is exactly one such aggregate, else from an arbitrary row of the group
-    (https://www.sqlite.org/lang_select.html#bare_columns_in_an_aggregate_query).  Engines with
-    a strict GROUP BY refuse the query; here the column becomes ``extreme(column, key, is_max)``
-    (the value at the row with the largest or smallest ``key``) or ``ANY_VALUE(column)``.  For
-    a column that depends on the group (a name beside its id) every choice is the same value.
-    """
-    for select in list(expression.find_all(exp.Select)):
-        aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
-                      if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
-        group = select.args.get("group")
-        if group is None and not aggregates:
-            continue
-        grouped = {g.sql() for g in group.expressions} if group is not None else set()
-        aliases = {item.alias for item in select.expressions if isinstance(item, exp.Alias)}
-        extremes = [a for a in aggregates if isinstance(a, (exp.Max, exp.Min))]
-        for item in select.expressions:
-            value = item.this if isinstance(item, exp.Alias) else item
-            if value.sql() in grouped:
-                continue
-            for column in list(value.find_all(exp.Column)):
-                if isinstance(column.this, exp.Star) or column.find_ancestor(exp.Select) is not select:
-                    continue
-                inside = column.find_ancestor(exp.AggFunc)
-                if inside is not None and inside.find_ancestor(exp.Select) is select and _is_aggregate(inside):
-                    continue
-                if column.sql() in grouped or (not column.table and column.name in aliases):
-                    continue
-                if len(extremes) == 1:
-                    key = extremes[0].this
-                    replacement = extreme(column.copy(), key.copy(), isinstance(extremes[0], exp.Max))
-                else:
-                    replacement = exp.AnyValue(this=column.copy())
-                if column is value:
-                    if isinstance(item, exp.Alias):
-                        item.set("this", replacement)
-                    else:
-                        item.replace(exp.alias_(replacement, exp.to_identifier(column.name, quoted=True)))
-                    break
-                column.replace(replacement)
-    return expression
-
-
 def _is_aggregate(node: exp.Expression) -> bool:
     # SQLite's max(a, b) and min(a, b) with two arguments are scalar functions
     return not (isinstance(node, (exp.Max, exp.Min)) and node.expressions)
+
+
+_SHIFT = re.compile(r"^\s*([+-]?\d+)\s+(day|month|year|hour|minute|second)s?\s*$", re.I)
+_START = re.compile(r"^\s*start of (day|month|year)\s*$", re.I)
+_DATE_FORMATS = {"DATE": "%Y-%m-%d", "DATETIME": "%Y-%m-%d %H:%M:%S"}
+
+
+def sqlite_date_functions(expression: exp.Expression) -> exp.Expression:
+    """SQLite's ``date(t, modifier, ...)`` and ``datetime(...)`` return text and take modifiers
+    (``'start of month'``, ``'-1 month'``, ``'+7 days'``;
+    https://www.sqlite.org/lang_datefunc.html#modifiers): here the timestamp is truncated and
+    shifted by intervals, then written back as text.  Other modifiers are left to fail.
+    Month arithmetic from the 29th to the 31st differs: SQLite overflows into the next month
+    (Jan 31 + 1 month = Mar 3), PostgreSQL and DuckDB clamp (Feb 28)."""
+    for node in list(expression.find_all(exp.Anonymous, exp.Date)):
+        if isinstance(node, exp.Date):
+            if node.expressions or node.args.get("zone") is not None:
+                continue
+            name, value, modifiers = "DATE", node.this, []
+        else:
+            name = node.name.upper()
+            if name not in _DATE_FORMATS or not node.expressions:
+                continue
+            value, modifiers = node.expressions[0], node.expressions[1:]
+        stamp: exp.Expression = exp.Cast(this=value.copy(), to=exp.DataType.build("TIMESTAMP"))
+        for modifier in modifiers:
+            text = modifier.name if isinstance(modifier, exp.Literal) and modifier.is_string else None
+            start = _START.match(text or "")
+            shift = _SHIFT.match(text or "")
+            if start:
+                stamp = exp.TimestampTrunc(this=stamp, unit=exp.var(start.group(1).upper()))
+            elif shift:
+                stamp = exp.Add(this=stamp, expression=exp.Interval(this=exp.Literal.string(shift.group(1)),
+                                                                    unit=exp.var(shift.group(2).upper())))
+            else:
+                break
+        else:
+            replacement = exp.TimeToStr(this=stamp, format=exp.Literal.string(_DATE_FORMATS[name]))
+            if node is expression:
+                return replacement
+            node.replace(replacement)
+    return expression
 
 
 def julianday_from_epoch(expression: exp.Expression) -> exp.Expression:
