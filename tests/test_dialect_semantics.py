@@ -119,12 +119,10 @@ def test_group_concat_of_numbers(play):
                                                                 ("c", ["5", "6"])]
 
 
-@pytest.mark.never(["postgres"], reason="text compared with a number is a type error in PostgreSQL "
-                                        "(SQLite applies affinity)", raises=AssertionError)
-@pytest.mark.never(["duckdb"], reason="DuckDB casts the text to the number's type and fails on 'apple'",
-                   raises=AssertionError)
-def test_text_compared_with_a_number(play):
+def test_text_that_is_no_number_sorts_after_every_number(play):
+    # SQLite: numeric affinity leaves 'apple' text, and text compares greater than numbers
     assert ids(play("perform_filter", "items", "items.name > 5", "items.id")) == [1, 2, 3, 4, 5]
+    assert ids(play("perform_filter", "items", "items.name < 5", "items.id")) == []
 
 
 # ---------------------------------------------------------------------- NULLs and booleans
@@ -148,6 +146,13 @@ def test_strftime_on_text_dates(play):
     rows = play("perform_filter", "items", "items.id IN (1, 2)",
                 "items.id, strftime('%Y', items.day) AS y, strftime('%m-%d', items.day) AS md")
     assert sorted(rows) == [(1, "2021", "03-04"), (2, "2020", "12-31")]
+
+
+def test_date_with_modifiers_is_text(play):
+    rows = play("perform_filter", "items", "items.id = 1",
+                "date(items.day) AS d, date(items.day, 'start of month', '-1 month') AS prev, "
+                "datetime(items.day, '+1 day') AS next, strftime('%m', date(items.day, 'start of year')) AS m")
+    assert rows == [("2021-03-04", "2021-02-01", "2021-03-05 00:00:00", "01")]
 
 
 def test_julianday_differences(play):

@@ -67,10 +67,10 @@ from sqlglot import exp
 from querygym.dialects.base import (
     Dialect,
     QueryGuard,
-    bare_columns_as_aggregates,
     julianday_from_epoch,
     like_as_ilike,
     predicates_as_integers,
+    sqlite_date_functions,
 )
 from querygym.errors import DatabaseNotFoundError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
@@ -85,23 +85,13 @@ _FORBIDDEN_FUNCTIONS = frozenset({
 })
 
 
-def _value_at_extreme(column: exp.Expression, key: exp.Expression, largest: bool) -> exp.Expression:
-    # the _NULL variants keep a NULL value of the column (ARG_MAX skips such rows); NULL keys
-    # are skipped by both, as max() skips them
-    return exp.Anonymous(this="ARG_MAX_NULL" if largest else "ARG_MIN_NULL", expressions=[column, key])
-
-
-def bare_columns(expression: exp.Expression) -> exp.Expression:
-    """SQLite's bare columns in aggregate queries (see :func:`bare_columns_as_aggregates`)."""
-    return bare_columns_as_aggregates(expression, _value_at_extreme)
-
-
 class DuckDBDialect(Dialect):
     name = "duckdb"
     sqlglot_dialect = "duckdb"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
-    transforms = (like_as_ilike, predicates_as_integers, julianday_from_epoch, bare_columns)
+    transforms = (like_as_ilike, predicates_as_integers, julianday_from_epoch, sqlite_date_functions)
     numeric_affinity = True
+    bare_columns = True
     affinity_type = "DOUBLE"
     break_ties = True
     #: settings of every connection (https://duckdb.org/docs/configuration/overview)

@@ -79,10 +79,10 @@ from sqlglot import exp
 from querygym.dialects.base import (
     Dialect,
     QueryGuard,
-    bare_columns_as_aggregates,
     julianday_from_epoch,
     like_as_ilike,
     predicates_as_integers,
+    sqlite_date_functions,
     round_through_numeric,
 )
 from querygym.errors import InvalidArgumentError, QueryGymError
@@ -126,26 +126,14 @@ def group_concat_as_text(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
-def _value_at_extreme(column: exp.Expression, key: exp.Expression, largest: bool) -> exp.Expression:
-    """``column`` on the row with the largest (smallest) ``key``: PostgreSQL has no ARG_MAX, so
-    ``(ARRAY_AGG(column ORDER BY key DESC NULLS LAST))[1]`` (NULL keys last, as max() skips them)."""
-    ordered = exp.Ordered(this=key, desc=largest, nulls_first=False)
-    aggregate = exp.ArrayAgg(this=exp.Order(this=column, expressions=[ordered]))
-    return exp.Bracket(this=exp.Paren(this=aggregate), expressions=[exp.Literal.number(0)])
-
-
-def bare_columns(expression: exp.Expression) -> exp.Expression:
-    """SQLite's bare columns in aggregate queries (see :func:`bare_columns_as_aggregates`)."""
-    return bare_columns_as_aggregates(expression, _value_at_extreme)
-
-
 class PostgresDialect(Dialect):
     name = "postgres"
     sqlglot_dialect = "postgres"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
     transforms = (like_as_ilike, predicates_as_integers, round_through_numeric, group_concat_as_text,
-                  julianday_from_epoch, bare_columns)
+                  julianday_from_epoch, sqlite_date_functions)
     numeric_affinity = True
+    bare_columns = True
     affinity_type = "DOUBLE PRECISION"
     break_ties = True
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
