@@ -254,45 +254,91 @@ class Dialect:
         return expression
 
     def apply_numeric_affinity(self, expression: exp.Expression) -> exp.Expression:
-        """Text compared with a number is converted to a number, as SQLite does.
+        """SQLite's type affinity in comparisons, for an engine that refuses to compare text
+        with numbers (https://www.sqlite.org/datatype3.html#type_conversions_prior_to_comparison).
 
-        SQLite compares a TEXT column with an INTEGER column or a number by first converting the
-        text to a number when it reads as one (``'7' = 7`` is true); PostgreSQL and DuckDB refuse
-        to compare text with numbers.  Where one side of ``=``, ``<>``, ``<``, ``<=``, ``>``,
-        ``>=`` or ``IN`` is known to be text (a column declared so, through any number of
-        intermediate tables) and the other a number, the text side becomes a number of
-        ``affinity_type`` when it reads as one, and +Infinity when it does not (SQLite keeps it
-        text, which compares greater than every number); ``SUM``/``AVG`` of a text column count
-        text that is no number as 0, as SQLite does.
+        A column has the affinity of its declared type (through any number of intermediate
+        tables), so does ``CAST(x AS type)`` and a scalar subquery of such a column; other
+        expressions and literals have none.  For ``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=`` and
+        ``IN``: when one side has numeric affinity and the other is text, the text becomes a
+        number if it reads as one, else +Infinity (SQLite keeps it text, which sorts after every
+        number); when one side is a text column and the other a number without affinity (a
+        literal, a count), the number becomes text and the two compare as text, as in SQLite
+        (``'98' > 150`` is true there).  ``SUM``/``AVG`` of text read its leading number, 0 if none.
         """
         ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
-        number = self._as_number
         for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
-            left, right = node.this, node.expression
-            kinds = (self._kind(left, ctes), self._kind(right, ctes))
-            if kinds == ("text", "number"):
-                node.set("this", number(left))
-            elif kinds == ("number", "text"):
-                node.set("expression", number(right))
+            left, right = self._affine_pair(node.this, node.expression, ctes)
+            node.set("this", left)
+            node.set("expression", right)
         for node in list(expression.find_all(exp.In)):
-            left = node.this
             query = node.args.get("query")
             inner = query.this if isinstance(query, exp.Subquery) else query
             if isinstance(inner, exp.Select) and len(inner.expressions) == 1:
                 item = inner.expressions[0]
-                kinds = (self._kind(left, ctes), self._kind(item, ctes))
-                if kinds == ("text", "number"):
-                    node.set("this", number(left))
-                elif kinds == ("number", "text"):
-                    value = item.this if isinstance(item, exp.Alias) else item
-                    value.replace(number(value.copy()))
-            elif node.expressions and self._kind(left, ctes) == "text" and any(
-                    self._kind(e, ctes) == "number" for e in node.expressions):
-                node.set("this", number(left))
+                value = item.this if isinstance(item, exp.Alias) else item
+                left, right = self._affine_pair(node.this, value.copy(), ctes, right_context=inner)
+                node.set("this", left)
+                value.replace(right)
+            elif node.expressions:
+                left = node.this
+                converted = [self._affine_pair(left, e, ctes) for e in node.expressions]
+                if any(l is not left for l, _ in converted):
+                    node.set("this", converted[0][0])
+                node.set("expressions", [r for _, r in converted])
         for node in list(expression.find_all(exp.Sum, exp.Avg)):
             if self._kind(node.this, ctes) == "text":
-                node.set("this", number(node.this, otherwise=exp.Literal.number(0)))
+                node.set("this", self._numeric_prefix(node.this))
         return expression
+
+    def _affine_pair(self, left: exp.Expression, right: exp.Expression, ctes: dict[str, exp.Expression],
+                     right_context: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
+        a_left, a_right = self._affinity(left, ctes), self._affinity(right, ctes, context=right_context)
+        k_left, k_right = self._kind(left, ctes), self._kind(right, ctes, context=right_context)
+        if a_left == "number" and a_right != "number" and k_right == "text" and not _string_literal(right):
+            return left, self._as_number(right)
+        if a_right == "number" and a_left != "number" and k_left == "text" and not _string_literal(left):
+            return self._as_number(left), right
+        if a_left == "text" and a_right is None and k_right == "number":
+            return left, exp.Cast(this=right, to=exp.DataType.build("TEXT"))
+        if a_right == "text" and a_left is None and k_left == "number":
+            return exp.Cast(this=left, to=exp.DataType.build("TEXT")), right
+        return left, right
+
+    def _affinity(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0,
+                  context: exp.Expression | None = None) -> str | None:
+        """SQLite's affinity of an expression: "number", "text" or None (none)."""
+        if depth > 50:
+            return None
+        if isinstance(node, (exp.Paren, exp.Alias)):
+            return self._affinity(node.this, ctes, depth + 1, context)
+        if isinstance(node, exp.Cast):
+            return _type_kind(node.to.sql())
+        if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
+            return self._affinity(node.this.expressions[0], ctes, depth + 1, node.this)
+        if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
+            found = self._source_of(node, context)
+            if found is None:
+                return None
+            table, name = found
+            if table in ctes:
+                item = self._cte_output(ctes[table], name)
+                return None if item is None else self._affinity(item, ctes, depth + 1, _select_of(ctes[table]))
+            declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
+            return _type_kind(declared) if declared is not None else None
+        return None
+
+    def _numeric_prefix(self, value: exp.Expression) -> exp.Expression:
+        """SQLite's reading of text as a number in arithmetic: its leading number, else 0."""
+        to = exp.DataType.build(self.affinity_type)
+        prefix = self.regexp_match(value.copy(), _NUMERIC_PREFIX)
+        number = exp.Cast(this=exp.Nullif(this=prefix, expression=exp.Literal.string("")), to=to)
+        return exp.Case(ifs=[exp.If(this=exp.Is(this=value, expression=exp.Null()), true=exp.Null())],
+                        default=exp.Coalesce(this=number, expressions=[exp.Literal.number(0)]))
+
+    def regexp_match(self, value: exp.Expression, pattern: str) -> exp.Expression:
+        """The part of ``value`` matching ``pattern`` (no capturing groups), '' or NULL if none."""
+        return exp.RegexpExtract(this=value, expression=exp.Literal.string(pattern))
 
     def _as_number(self, value: exp.Expression, otherwise: exp.Expression | None = None) -> exp.Expression:
         """``value`` (text) as SQLite's numeric affinity reads it: text that is a number becomes
@@ -307,50 +353,58 @@ class Dialect:
                    true=exp.Cast(this=value, to=to)),
         ], default=otherwise)
 
-    def _kind(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0) -> str | None:
-        """"number", "text" or None (unknown) for an expression of the compiled statement."""
+    def _kind(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0,
+              context: exp.Expression | None = None) -> str | None:
+        """The type of a value: "number", "text" or None (unknown)."""
         if depth > 50:
             return None
         if isinstance(node, exp.Literal):
             return "text" if node.is_string else "number"
         if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
-            return self._kind(node.this, ctes, depth + 1)
+            return self._kind(node.this, ctes, depth + 1, context)
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Count, exp.Sum, exp.Avg)):
             return "number"
         if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
-            return self._kind(node.this, ctes, depth + 1)
+            return self._kind(node.this, ctes, depth + 1, context)
         if isinstance(node, exp.Cast):
             return _type_kind(node.to.sql())
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
-            return self._kind(node.this.expressions[0], ctes, depth + 1)
+            return self._kind(node.this.expressions[0], ctes, depth + 1, node.this)
         if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
-            return self._column_kind(node, ctes, depth)
+            found = self._source_of(node, context)
+            if found is None:
+                return None
+            table, name = found
+            if table in ctes:
+                item = self._cte_output(ctes[table], name)
+                return None if item is None else self._kind(item, ctes, depth + 1, _select_of(ctes[table]))
+            declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
+            return _type_kind(declared) if declared is not None else None
         return None
 
-    def _column_kind(self, column: exp.Column, ctes: dict[str, exp.Expression], depth: int) -> str | None:
-        select = column.find_ancestor(exp.Select)
+    @staticmethod
+    def _source_of(column: exp.Column, context: exp.Expression | None) -> tuple[str, str] | None:
+        """The table (base table or CTE name) and column a qualified column reads."""
+        select = column.find_ancestor(exp.Select) or context
         while select is not None:
-            sources = [select.args["from_"].this] if select.args.get("from_") else []
-            sources += [j.this for j in select.args.get("joins") or []]
-            for source in sources:
-                if isinstance(source, exp.Table) and source.alias_or_name == column.table:
-                    return self._output_kind(source.name, column.name, ctes, depth)
+            if isinstance(select, exp.Select):
+                sources = [select.args["from_"].this] if select.args.get("from_") else []
+                sources += [j.this for j in select.args.get("joins") or []]
+                for source in sources:
+                    if isinstance(source, exp.Table) and source.alias_or_name == column.table:
+                        return source.name, column.name
             select = select.find_ancestor(exp.Select)
         return None
 
-    def _output_kind(self, table: str, name: str, ctes: dict[str, exp.Expression], depth: int) -> str | None:
-        if table in ctes:
-            body = ctes[table]
-            while isinstance(body, exp.SetOperation):
-                body = body.this
-            if not isinstance(body, exp.Select):
-                return None
-            for item in body.expressions:
-                if item.alias_or_name == name:
-                    return self._kind(item, ctes, depth + 1)
+    @staticmethod
+    def _cte_output(body: exp.Expression, name: str) -> exp.Expression | None:
+        select = _select_of(body)
+        if select is None:
             return None
-        declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
-        return _type_kind(declared) if declared is not None else None
+        for item in select.expressions:
+            if item.alias_or_name == name:
+                return item
+        return None
 
     def complete_orderings(self, expression: exp.Expression) -> exp.Expression:
         """Every ORDER BY followed by the columns of what it sorts, ascending with NULLs first.
@@ -561,6 +615,19 @@ def round_through_numeric(expression: exp.Expression) -> exp.Expression:
 
 # Text SQLite's numeric affinity turns into a number: an integer or real literal, spaces around.
 _NUMERIC_TEXT = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+_NUMERIC_PREFIX = r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+
+
+def _string_literal(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _select_of(body: exp.Expression) -> exp.Select | None:
+    while isinstance(body, exp.SetOperation):
+        body = body.this
+    return body if isinstance(body, exp.Select) else None
 
 
 def _type_kind(type_name: str | None) -> str | None:
