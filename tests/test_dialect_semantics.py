@@ -148,6 +148,10 @@ def test_strftime_on_text_dates(play):
     assert sorted(rows) == [(1, "2021", "03-04"), (2, "2020", "12-31")]
 
 
+def test_sum_and_average_of_text_read_its_leading_number(play):
+    assert play("perform_aggregate", "items", "", "AVG(items.day) AS y, SUM(items.grp) AS z") == [(2020.4, 0.0)]
+
+
 def test_date_with_modifiers_is_text(play):
     rows = play("perform_filter", "items", "items.id = 1",
                 "date(items.day) AS d, date(items.day, 'start of month', '-1 month') AS prev, "
@@ -202,6 +206,8 @@ def test_text_compared_with_numbers_reads_as_numbers(play):
     assert sorted(rows) == [("1", "apple"), ("2", "Apple")]
     assert sorted(play("perform_filter", "refs", "refs.item_ref > 1", "refs.item_ref")) == [("2",), ("7",)]
     assert play("perform_aggregate", "refs", "", "SUM(refs.item_ref) AS s") == [(10,)]
+    # against a literal, a text column compares as text ('7' > '10'), as SQLite applies text affinity
+    assert sorted(play("perform_filter", "refs", "refs.item_ref > 10", "refs.item_ref")) == [("2",), ("7",)]
     rows = play("perform_filter", "items", "items.id IN (SELECT item_ref FROM refs)", "items.id")
     assert ids(rows) == [1, 2]
 

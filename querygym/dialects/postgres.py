@@ -145,6 +145,10 @@ class PostgresDialect(Dialect):
     _loaded: dict[tuple[str, str, str], Any] = {}
     _loaded_lock = threading.Lock()
 
+    def regexp_match(self, value: exp.Expression, pattern: str) -> exp.Expression:
+        # SUBSTRING(text FROM pattern): the match, or NULL (PostgreSQL has no REGEXP_EXTRACT)
+        return exp.Substring(this=value, start=exp.Literal.string(pattern))
+
     # ------------------------------------------------------------------ connections
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         _require_driver()
