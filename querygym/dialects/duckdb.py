@@ -42,9 +42,21 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
   the epoch in days plus 2440587.5 (``julianday_from_epoch``).
 * identifier case: DuckDB matches identifiers case-insensitively even when quoted; names are
   always written with the database's spelling.
-* GROUP BY is strict: a column neither grouped nor aggregated is an error (SQLite picks a row).
-* types: comparing text with a number casts the text (an error for text that is no number;
-  SQLite applies affinity instead).
+* GROUP BY is strict here: a column neither grouped nor aggregated is an error, where SQLite
+  takes it from the row of the query's single min()/max(), else from some row of the group.
+  ``bare_columns`` rewrites such a column as ``(ARRAY_AGG(col ORDER BY key ..., <input
+  columns>))[1]`` or ``ANY_VALUE(col)`` (see ``Dialect.apply_bare_columns``).
+* types are strict here: text is not compared with numbers.  ``numeric_affinity`` applies
+  SQLite's affinity rules instead (``Dialect.apply_numeric_affinity``): a text column against
+  a numeric column reads as a number (text that is no number as +Infinity, since SQLite sorts
+  text after numbers); against a literal number it compares as text; SUM/AVG of text read its
+  leading number.
+* ties: the sort is not stable, so ``break_ties`` completes every ORDER BY with the input's
+  columns; ties (and a LIMIT through them) then come out as SQLite's stable sort over its scan
+  order usually leaves them.  Where SQLite's order came from a group key that the plan no
+  longer carries, a LIMIT through a tie may still keep another row (the one documented
+  residue on Spider dev: 4 of 972 questions).
+* date modifiers: as on PostgreSQL (``sqlite_date_functions``).
 * ``LIMIT`` inside one branch of a set operation: plans never put it there.
 """
 

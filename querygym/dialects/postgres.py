@@ -50,10 +50,23 @@ Semantics (agent fragments keep SQLite's meaning; what the dialect does about ea
   epoch in days plus 2440587.5 (``julianday_from_epoch``).
 * identifier case: names are always quoted with the database's own spelling, so Spider's
   mixed-case names resolve exactly; names longer than 63 bytes are truncated by PostgreSQL.
-* GROUP BY is strict: a column neither grouped nor aggregated is an error here (SQLite picks a
-  row); such plans fail on PostgreSQL with the engine's message, they never disagree.
-* types are strict: comparing a text column with a number is an error (SQLite applies
-  affinity); results of AVG/SUM of integers are NUMERIC (compared as numbers).
+* GROUP BY is strict here: a column neither grouped nor aggregated is an error, where SQLite
+  takes it from the row of the query's single min()/max(), else from some row of the group.
+  ``bare_columns`` rewrites such a column as ``(ARRAY_AGG(col ORDER BY key ..., <input
+  columns>))[1]`` or ``ANY_VALUE(col)`` (see ``Dialect.apply_bare_columns``).
+* types are strict here: text is not compared with numbers.  ``numeric_affinity`` applies
+  SQLite's affinity rules instead (``Dialect.apply_numeric_affinity``): a text column against
+  a numeric column reads as a number (text that is no number as +Infinity, since SQLite sorts
+  text after numbers); against a literal number it compares as text; SUM/AVG of text read its
+  leading number.
+* ties: the sort is not stable, so ``break_ties`` completes every ORDER BY with the input's
+  columns; ties (and a LIMIT through them) then come out as SQLite's stable sort over its scan
+  order usually leaves them.  Where SQLite's order came from a group key that the plan no
+  longer carries, a LIMIT through a tie may still keep another row (the one documented
+  residue on Spider dev: 4 of 972 questions).
+* date modifiers: ``date(d, 'start of month', '-1 month')`` becomes truncation and intervals
+  (``sqlite_date_functions``); month arithmetic from the 29th on clamps here, overflows there.
+* results of AVG/SUM of integers are NUMERIC (compared as numbers).
 * ``LIMIT`` inside one branch of a set operation needs parentheses, which SQLite's grammar does
   not have: plans never put it there (a limited table is its own CTE).
 """
