@@ -11,7 +11,7 @@ def dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bird", metavar="QUESTIONS", help="a BIRD-format question file (default: the built-in tasks)")
     p.add_argument("--data", metavar="PATH", help="a dataset file or folder in any supported format")
     p.add_argument("--format", metavar="NAME", help="the format of --data (detected from its contents by default)")
-    p.add_argument("--db-root", metavar="DIR", help="folder holding <db_id>/<db_id>.sqlite")
+    p.add_argument("--db-root", metavar="DIR", help="folder holding <db_id>/<db_id>.sqlite, a .db file, or a PostgreSQL server URL")
     p.add_argument("--tables", metavar="FILE", help="a tables.json giving schemas")
     p.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
