@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from querygym.converters.common import read_json
+from querygym.converters.common import find_sqlite, read_json
 from querygym.errors import DatasetError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.tasks import Problem, Task, TaskSet
@@ -116,7 +116,7 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
 
                 db_cache[db_id] = database_url(server, db_id)
             else:
-                db_cache[db_id] = _find_database(root, db_id)
+                db_cache[db_id] = find_sqlite(root, db_id)
         db = db_cache[db_id]
         problem = None
         if db is None:
@@ -141,13 +141,3 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
                 raise DatasetError(f"{questions}: task {task_id} requires document(s) {unknown} that {docs} lacks")
         tasks.append(task)
     return TaskSet(tasks, problems, name=name or questions.name)
-
-
-def _find_database(root: Path | None, db_id: str) -> str | None:
-    if root is None:
-        return None
-    for suffix in (".sqlite", ".db", ".sqlite3"):
-        candidate = root / db_id / f"{db_id}{suffix}"
-        if candidate.is_file():
-            return str(candidate)
-    return None
