@@ -308,25 +308,7 @@ class Dialect:
     def _affinity(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0,
                   context: exp.Expression | None = None) -> str | None:
         """SQLite's affinity of an expression: "number", "text" or None (none)."""
-        if depth > 50:
-            return None
-        if isinstance(node, (exp.Paren, exp.Alias)):
-            return self._affinity(node.this, ctes, depth + 1, context)
-        if isinstance(node, exp.Cast):
-            return _type_kind(node.to.sql())
-        if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
-            return self._affinity(node.this.expressions[0], ctes, depth + 1, node.this)
-        if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
-            found = self._source_of(node, context)
-            if found is None:
-                return None
-            table, name = found
-            if table in ctes:
-                item = self._cte_output(ctes[table], name)
-                return None if item is None else self._affinity(item, ctes, depth + 1, _select_of(ctes[table]))
-            declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
-            return _type_kind(declared) if declared is not None else None
-        return None
+        return self._type_of(node, ctes, depth, context, values=False)
 
     def _numeric_prefix(self, value: exp.Expression) -> exp.Expression:
         """SQLite's reading of text as a number in arithmetic: its leading number, else 0."""
@@ -356,20 +338,28 @@ class Dialect:
     def _kind(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int = 0,
               context: exp.Expression | None = None) -> str | None:
         """The type of a value: "number", "text" or None (unknown)."""
+        return self._type_of(node, ctes, depth, context, values=True)
+
+    def _type_of(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int,
+                 context: exp.Expression | None, *, values: bool) -> str | None:
+        """What ``_affinity`` (``values=False``: only columns and casts carry one) and ``_kind``
+        (``values=True``: literals, arithmetic and aggregates have a type too) share: following
+        parentheses, casts, scalar subqueries and columns through CTEs to declared types."""
         if depth > 50:
             return None
-        if isinstance(node, exp.Literal):
-            return "text" if node.is_string else "number"
-        if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
-            return self._kind(node.this, ctes, depth + 1, context)
-        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Count, exp.Sum, exp.Avg)):
-            return "number"
-        if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
-            return self._kind(node.this, ctes, depth + 1, context)
+        if values:
+            if isinstance(node, exp.Literal):
+                return "text" if node.is_string else "number"
+            if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Count, exp.Sum, exp.Avg)):
+                return "number"
+            if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
+                return self._type_of(node.this, ctes, depth + 1, context, values=values)
+        if isinstance(node, (exp.Paren, exp.Alias)) or (values and isinstance(node, exp.Neg)):
+            return self._type_of(node.this, ctes, depth + 1, context, values=values)
         if isinstance(node, exp.Cast):
             return _type_kind(node.to.sql())
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
-            return self._kind(node.this.expressions[0], ctes, depth + 1, node.this)
+            return self._type_of(node.this.expressions[0], ctes, depth + 1, node.this, values=values)
         if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
             found = self._source_of(node, context)
             if found is None:
@@ -377,7 +367,8 @@ class Dialect:
             table, name = found
             if table in ctes:
                 item = self._cte_output(ctes[table], name)
-                return None if item is None else self._kind(item, ctes, depth + 1, _select_of(ctes[table]))
+                return None if item is None else self._type_of(item, ctes, depth + 1, _select_of(ctes[table]),
+                                                               values=values)
             declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
             return _type_kind(declared) if declared is not None else None
         return None
