@@ -96,6 +96,16 @@ def sibling(path: Path, *names: str) -> Path | None:
     return None
 
 
+def spider_layout(path: Path, db_root: str | Path | None, tables: str | Path | None):
+    """The database folder and schemas of a Spider-style dataset: given, or ``database/`` and
+    ``tables.json`` beside ``path`` when they exist (Spider's own layout)."""
+    from querygym.converters.bird import load_tables_json
+
+    root = check_dir(db_root) if db_root is not None else sibling(path, "database")
+    tables_path = Path(tables) if tables is not None else sibling(path, "tables.json")
+    return root, (load_tables_json(tables_path) if tables_path is not None else {})
+
+
 def check_dir(root: str | Path | None, what: str = "database root") -> Path | None:
     if root is None:
         return None

@@ -26,8 +26,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from querygym.converters.bird import load_tables_json
-from querygym.converters.common import check_dir, find_sqlite, read_json, sibling, sql_segments
+from querygym.converters.common import find_sqlite, read_json, spider_layout, sql_segments
 from querygym.converters.spider import missing_database
 from querygym.errors import DatasetError
 from querygym.tasks import Problem, Task, TaskSet
@@ -69,9 +68,7 @@ def load_sparc(path: str | Path, db_root: str | Path | None = None, tables: str 
     if not isinstance(data, list):
         raise DatasetError(f"{path}: {source_format} interactions are a JSON list of objects with database_id, "
                            f"interaction and final; got {type(data).__name__}")
-    root = check_dir(db_root) if db_root is not None else sibling(path, "database")
-    tables_path = Path(tables) if tables is not None else sibling(path, "tables.json")
-    schemas = load_tables_json(tables_path) if tables_path is not None else {}
+    root, schemas = spider_layout(path, db_root, tables)
     tasks, problems = [], []
     found: dict[str, str | None] = {}
     for i, item in enumerate(data):

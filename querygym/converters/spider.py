@@ -21,8 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from querygym.converters.bird import load_tables_json
-from querygym.converters.common import check_dir, find_sqlite, read_json, sibling
+from querygym.converters.common import find_sqlite, read_json, spider_layout
 from querygym.errors import DatasetError
 from querygym.tasks import Problem, Task, TaskSet
 
@@ -43,9 +42,7 @@ def load_spider(questions: str | Path, db_root: str | Path | None = None, tables
     if not isinstance(data, list):
         raise DatasetError(f"{questions}: Spider questions are a JSON list of objects with "
                            f"{', '.join(_REQUIRED)}; got {type(data).__name__}")
-    root = check_dir(db_root) if db_root is not None else sibling(questions, "database")
-    tables_path = Path(tables) if tables is not None else sibling(questions, "tables.json")
-    schemas = load_tables_json(tables_path) if tables_path is not None else {}
+    root, schemas = spider_layout(questions, db_root, tables)
     tasks, problems = [], []
     found: dict[str, str | None] = {}
     for i, rec in enumerate(data):
