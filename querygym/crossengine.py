@@ -44,7 +44,7 @@ from querygym.backend import Backend
 from querygym.catalog import catalog as load_catalog
 from querygym.compare import compare_tables
 from querygym.episode import Episode
-from querygym.errors import InvalidActionError, QueryGymError, TaskError
+from querygym.errors import InvalidActionError, QueryGymError
 
 DEFAULT_ENGINES = ("sqlite", "postgres", "duckdb")
 

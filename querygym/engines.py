@@ -63,7 +63,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from querygym.errors import DatabaseNotFoundError, DatasetError
-from querygym.schema import DatabaseSchema, ForeignKey
+from querygym.schema import DatabaseSchema
 
 #: bumped whenever what a load writes changes, so older copies are replaced
 LOADER_VERSION = 1

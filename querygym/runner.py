@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
-from querygym.errors import DatasetError, InvalidArgumentError, QueryGymError, TaskError
+from querygym.errors import DatasetError, InvalidArgumentError, QueryGymError
 from querygym.tasks import TaskSet
 
 

@@ -14,9 +14,8 @@ reason; a question whose gold SQL fails is reported when its target is first com
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+
 
 from querygym.converters.common import find_sqlite, read_json
 from querygym.errors import DatasetError

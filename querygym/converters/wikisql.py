@@ -48,7 +48,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from querygym.converters.common import cache_dir, check_dir, read_jsonl
+from querygym.converters.common import cache_dir, read_jsonl
 from querygym.errors import DatasetError
 from querygym.tasks import Problem, Task, TaskSet
 

@@ -74,7 +74,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
-from sqlglot import exp
 
 from querygym.dialects.base import (
     Dialect,

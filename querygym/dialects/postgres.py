@@ -233,7 +233,7 @@ class PostgresDialect(Dialect):
         Returns a :class:`~querygym.engines.LoadedDatabase` whose ``target`` opens the copy
         read-only (as ``querygym_reader`` on the private server).
         """
-        from querygym.engines import LoadedDatabase, fingerprint, sqlite_path
+        from querygym.engines import fingerprint, sqlite_path
 
         _require_driver()
         path = sqlite_path(source)
