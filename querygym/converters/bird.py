@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from querygym.converters.common import find_sqlite, read_json
 from querygym.errors import DatasetError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
