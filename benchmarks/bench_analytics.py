@@ -13,8 +13,8 @@ from __future__ import annotations
 import tempfile
 
 import querygym
-from querygym.analytics import blind_scripts, search_recall
-from querygym.runner import run_agent
+from querygym.bench.analytics import blind_scripts, search_recall
+from querygym.runs.runner import run_agent
 
 
 def main() -> None:

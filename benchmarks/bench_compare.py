@@ -1,4 +1,4 @@
-"""Timings of querygym.compare.compare_tables, against a permutation-enumerating baseline.
+"""Timings of querygym.scoring.compare.compare_tables, against a permutation-enumerating baseline.
 
 Run: ``python benchmarks/bench_compare.py``.  Prints the median of a few repeats
 (time.perf_counter) for
@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from querygym.compare import compare_tables  # noqa: E402
+from querygym.scoring.compare import compare_tables  # noqa: E402
 
 REPEATS = 5
 BASELINE_LIMIT_SECONDS = 5.0

@@ -6,7 +6,7 @@
    Python's sqlite3 (what any copy must at least do); ratios are to that baseline.  The
    PostgreSQL server's start-up is timed apart.
 2. Cross-engine replay: the oracle trajectories of Spider dev (or ``--limit N`` of them) are
-   replayed on every engine with :func:`querygym.crossengine.bench_engines`; the agreement per
+   replayed on every engine with :func:`querygym.bench.engines.bench_engines`; the agreement per
    engine pair and the median per-step time of each engine, with its ratio to SQLite's on the
    steps that ran on both, are printed.
 
@@ -57,7 +57,7 @@ def main() -> None:
     os.environ.pop("QUERYGYM_POSTGRES_DATA", None)
 
     from querygym.dialects.postgres import embedded_server
-    from querygym.engines import load_database
+    from querygym.dialects import load_database
 
     baseline, rows = read_all(files)
     print(f"{len(files)} Spider dev databases, {rows} rows; reading them all with sqlite3: {baseline:.3f} s")
@@ -77,8 +77,8 @@ def main() -> None:
               f"{sum(r.tables for r in results):>8}{sum(r.rows for r in results):>9}")
 
     import querygym
-    from querygym.crossengine import bench_engines, format_engines_report
-    from querygym.oracle import oracle_scripts
+    from querygym.bench.engines import bench_engines, format_engines_report
+    from querygym.agents.oracle import oracle_scripts
 
     tasks = querygym.load_bird(args.spider / "dev_bird_format_19db.json", args.spider / "database",
                                tables=args.spider / "tables_19db.json")

@@ -21,7 +21,7 @@ import time
 
 import querygym
 from querygym.agents import get as get_agent
-from querygym.env import QueryGymEnv
+from querygym.env.environment import QueryGymEnv
 
 
 def time_engine(dialect: str, repeats: int) -> dict:

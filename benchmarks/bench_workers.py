@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import querygym
-from querygym.runner import run_agent
+from querygym.runs.runner import run_agent
 
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
 

@@ -83,3 +83,20 @@ class ModelEndpointError(ConnectionError, QueryGymError):
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+
+
+class DecompositionError(ValueError, QueryGymError):
+    """A construct of a query has no expression in the catalog's operations."""
+
+    def __init__(self, construct: str, reason: str):
+        super().__init__(f"{construct}: {reason}")
+        self.construct = construct
+        self.reason = reason
+
+
+class StructuredQueryError(ValueError, QueryGymError):
+    """A structured query (WikiSQL's ``sel``/``agg``/``conds``) that cannot be rendered."""
+
+
+class SandboxError(RuntimeError, QueryGymError):
+    """A sandbox could not be made: the server refused, or the task's setup SQL failed."""

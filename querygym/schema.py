@@ -11,9 +11,12 @@ database) is what compiled SQL uses, always quoted, so mixed-case names survive 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
+
+from sqlglot import exp
+
+from querygym.util import needs_quotes
 
 
 @dataclass(frozen=True)
@@ -85,20 +88,10 @@ def find_named(items: Iterable, name: str):
     return folded[0] if len(folded) == 1 else None
 
 
-def closest(name: str, options: Iterable[str]) -> str | None:
-    options = list(options)
-    by_fold = {o.casefold(): o for o in options}
-    match = difflib.get_close_matches(name.casefold(), list(by_fold), n=1, cutoff=0.6)
-    return by_fold[match[0]] if match else None
 
 
-def did_you_mean(name: str, options: Iterable[str]) -> str:
-    guess = closest(name, options)
-    return f" Did you mean {guess!r}?" if guess else ""
 
 
 def quote_name(name: str) -> str:
     """Show a name as an agent would have to write it."""
-    if name.replace("_", "a").isalnum() and not name[:1].isdigit():
-        return name
-    return "`" + name.replace("`", "``") + "`"
+    return exp.to_identifier(name, quoted=needs_quotes(name)).sql("mysql")  # backticks: no escaping in JSON

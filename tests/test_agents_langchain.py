@@ -12,7 +12,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 from langchain_core.utils.function_calling import convert_to_openai_tool  # noqa: E402
 from querygym.agents.langchain import EnvTools, play_episode, tool_prompt  # noqa: E402
-from querygym.catalog import catalog  # noqa: E402
+from querygym.actions.catalog import catalog  # noqa: E402
 
 SEGMENTS = 9  # "How many customers are there in each segment?"
 

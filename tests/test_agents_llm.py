@@ -10,7 +10,7 @@ pytest.importorskip("openai", reason="the llm extra is not installed: pip instal
 import querygym  # noqa: E402
 from querygym.agents import get  # noqa: E402
 from querygym.agents.llm import LLMAgent, ModelEndpointError  # noqa: E402
-from querygym.catalog import catalog  # noqa: E402
+from querygym.actions.catalog import catalog  # noqa: E402
 from querygym.errors import InvalidArgumentError, QueryGymError  # noqa: E402
 from tests.openai_stub_server import ScriptedChatServer, error, reply, stall  # noqa: E402
 

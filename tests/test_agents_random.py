@@ -8,10 +8,10 @@ import pytest
 import querygym
 from querygym.agents import get
 from querygym.agents.random import RandomAgent
-from querygym.catalog import catalog
-from querygym.decompose import schema_of
+from querygym.actions.catalog import catalog
+from querygym.plan.decompose import schema_of
 from querygym.errors import InvalidActionError, InvalidArgumentError
-from querygym.tasks import Task
+from querygym.converters.tasks import Task
 
 TASKS = querygym.builtin_tasks()
 

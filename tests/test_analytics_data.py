@@ -12,8 +12,8 @@ import yaml
 
 import querygym
 from querygym.data import build_enterprise
-from querygym.docs import load_corpus
-from querygym.env import QueryGymEnv
+from querygym.scoring.docs import load_corpus
+from querygym.env.environment import QueryGymEnv
 
 DATA_DIR = Path(build_enterprise.__file__).parent / "enterprise"
 DOCS_DIR = DATA_DIR / "docs"

@@ -4,8 +4,8 @@ a definition-blind analyst does markedly worse, and search finds the definitions
 import pytest
 
 import querygym
-from querygym.analytics import blind_scripts, search_recall
-from querygym.runner import run_agent
+from querygym.bench.analytics import blind_scripts, search_recall
+from querygym.runs.runner import run_agent
 
 TASKS = querygym.builtin_tasks()
 ANALYTICS = TASKS.select([t.id for t in TASKS if t.requires_report])

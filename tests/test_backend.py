@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import querygym
-from querygym.backend import Backend
+from querygym.engine.backend import Backend
 from querygym.dialects import available, get
 from querygym.errors import DatabaseNotFoundError, ExecutionError, QueryTimeoutError
 

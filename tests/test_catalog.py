@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 import querygym
-from querygym.catalog import load_catalog
+from querygym.actions.catalog import load_catalog
+from querygym.env.episode import Episode  # noqa: F401  (registers every handler)
+from querygym.env.handlers import check_catalog
 from querygym.errors import CatalogError, InvalidActionError
 
 EXPLORATION = ["get_overview", "get_query", "get_schema", "get_tables", "get_columns", "get_actions",
@@ -19,7 +21,7 @@ OPERATIONS = ["perform_projection", "perform_filter", "perform_join", "perform_o
 
 
 def _yaml():
-    return yaml.safe_load(resources.files("querygym").joinpath("actions.yaml").read_text())
+    return yaml.safe_load(resources.files("querygym.actions").joinpath("actions.yaml").read_text())
 
 
 def test_catalog_has_the_papers_twenty_actions_in_their_groups():
@@ -109,11 +111,12 @@ def test_an_action_without_handler_fails_and_a_handler_without_action_fails():
     data = _yaml()
     data["actions"]["get_weather"] = {"group": "exploration", "description": "No such thing."}
     with pytest.raises(CatalogError, match="no handler for action.*get_weather"):
-        load_catalog(yaml.safe_dump(data))
+        check_catalog(load_catalog(yaml.safe_dump(data)))
     data = _yaml()
     del data["actions"]["get_tables"]
     with pytest.raises(CatalogError, match="get_tables have no entry"):
-        load_catalog(yaml.safe_dump(data))
+        check_catalog(load_catalog(yaml.safe_dump(data)))
+    check_catalog(load_catalog(yaml.safe_dump(_yaml())))  # the packaged catalog and the code agree
 
 
 def test_examples_must_be_json():

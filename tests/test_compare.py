@@ -1,4 +1,4 @@
-"""Tests of querygym.compare: every semantic rule in its module docstring."""
+"""Tests of querygym.scoring.compare: every semantic rule in its module docstring."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import querygym.compare as compare_module
-from querygym.compare import TableComparison, compare_tables
+import querygym.scoring.compare as compare_module
+from querygym.scoring.compare import TableComparison, compare_tables
 from querygym.errors import InvalidArgumentError, QueryGymError
 
 # Cell values on which Python equality is exactly the module's equality, so a

@@ -12,10 +12,11 @@ import pytest
 
 import querygym
 from querygym.converters import detect_format, load_bird_critic
-from querygym.converters.bird_critic import parse_dev_schema, sample_value
-from querygym.converters.report import check_tasks
-from querygym.sandbox import SANDBOX_PREFIX, _connect, open_sandbox
-from querygym.tasks import TaskSet
+from querygym.converters.bird_critic import parse_dev_schema
+from querygym.engine.samples import sample_value
+from querygym.converters.check import check_tasks
+from querygym.engine.sandbox import SANDBOX_PREFIX, _connect, open_sandbox
+from querygym.converters.tasks import TaskSet
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bird_critic"
 INSTANCES = DATA / "postgresql_preview_0110_data.jsonl"
@@ -132,7 +133,7 @@ def test_setup_sql_runs_in_a_sandbox_copy_and_the_shared_database_never_changes(
 
 
 def test_episodes_start_from_the_decomposed_issue_sql(on_server):
-    from querygym.env import QueryGymEnv
+    from querygym.env.environment import QueryGymEnv
 
     started = 0
     tasks = [t for t in on_server if t.playable][:8]

@@ -16,7 +16,7 @@ import pytest
 import querygym
 from querygym.converters import detect_format, load_spider
 from querygym.converters.spider import spider_hardness
-from querygym.env import QueryGymEnv
+from querygym.env.environment import QueryGymEnv
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPIDER = DATA / "spider_dev"

@@ -21,7 +21,7 @@ import pytest
 
 import querygym
 from querygym import compare_tables
-from querygym.backend import Backend
+from querygym.engine.backend import Backend
 from querygym.converters import detect_format, load_criteria2sql, load_wikisql
 from querygym.converters.wikisql import column_names, criteria2sql_query, table_name, wikisql_sql
 

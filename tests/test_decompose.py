@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import querygym
 from tests.support import builtin_rows
-from querygym.decompose import decompose, schema_of
-from querygym.env import QueryGymEnv
+from querygym.plan.decompose import decompose, schema_of
+from querygym.env.environment import QueryGymEnv
 
 TASKS = querygym.builtin_tasks()
 DB = querygym.builtin_database()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import querygym
-from querygym.bench import bench_decompose
+from querygym.bench.decompose import bench_decompose
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = [pytest.mark.slow,

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from querygym.env import QueryGymEnv
-from querygym.tasks import Task
+from querygym.env.environment import QueryGymEnv
+from querygym.converters.tasks import Task
 
 ITEMS = [
     (1, "apple", 7, 1.5, "2021-03-04", "a"),

@@ -10,8 +10,8 @@ from contextlib import closing
 import pytest
 
 from querygym.cli import main
-from querygym.crossengine import bench_engines
-from querygym.tasks import Task
+from querygym.bench.engines import bench_engines
+from querygym.converters.tasks import Task
 
 
 @pytest.fixture()

@@ -1,5 +1,5 @@
 """Copying SQLite databases into PostgreSQL and DuckDB: every case of SQLite's loose typing
-keeps its information (querygym.engines' table), loads are idempotent, and the Spider dev
+keeps its information (querygym.dialects.source' table), loads are idempotent, and the Spider dev
 databases arrive whole.  Runs against the session's real PostgreSQL server."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from querygym.backend import Backend
+from querygym.engine.backend import Backend
 from querygym.cli import main
-from querygym.engines import load_database, read_sqlite
+from querygym.dialects.source import read_sqlite
+from querygym.dialects import load_database
 
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev" / "database"
 LOADERS = ("postgres", "duckdb")
@@ -103,7 +104,7 @@ def test_loading_is_idempotent_and_follows_changes(loader, tmp_path):
 
 def test_sqlite_cannot_load():
     from querygym import InvalidArgumentError
-    from querygym.tasks import builtin_database
+    from querygym.converters.builtin import builtin_database
 
     with pytest.raises(InvalidArgumentError, match="cannot load"):
         load_database(builtin_database(), "sqlite")

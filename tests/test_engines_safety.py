@@ -15,7 +15,7 @@ import gymnasium
 import pytest
 
 import querygym
-from querygym.backend import Backend
+from querygym.engine.backend import Backend
 from querygym.errors import ExecutionError, QueryTimeoutError
 from tests.test_safety import INJECTIONS, SPIDER, TIME_LIMIT, act, assert_databases_untouched, first_task
 

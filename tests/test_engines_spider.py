@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import querygym
-from querygym.crossengine import bench_engines
-from querygym.oracle import oracle_scripts
+from querygym.bench.engines import bench_engines
+from querygym.agents.oracle import oracle_scripts
 
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
 

@@ -6,7 +6,7 @@ import gymnasium
 import pytest
 
 import querygym
-from querygym.env import QueryGymEnv
+from querygym.env.environment import QueryGymEnv
 
 TASKS = querygym.builtin_tasks()
 REFERENCES = querygym.builtin_references()

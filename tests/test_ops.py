@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import querygym
 from tests.support import builtin_rows
-from querygym.env import QueryGymEnv
+from querygym.env.environment import QueryGymEnv
 
 DB = querygym.builtin_database()
 GOLDEN = Path(__file__).parent / "golden"

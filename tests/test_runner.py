@@ -7,7 +7,7 @@ import pytest
 
 import querygym
 from querygym.cli import main
-from querygym.runner import run_agent
+from querygym.runs.runner import run_agent
 
 TASKS = querygym.builtin_tasks()
 
@@ -73,7 +73,7 @@ def test_replay_agent_replays_a_trajectory_file(tmp_path):
 
 
 def test_budget_truncates_and_costs_come_from_the_catalog():
-    env = querygym.env.QueryGymEnv(budget=2.0)
+    env = querygym.QueryGymEnv(budget=2.0)
     try:
         env.reset(options={"task_id": TASKS.ids[0]})
         obs, reward, terminated, truncated, info = env.step('["get_tables"]')

@@ -7,11 +7,11 @@ import pytest
 
 import querygym
 from tests.support import builtin_rows
-from querygym.docs import load_corpus, parse_document
-from querygym.env import QueryGymEnv
-from querygym.report import citations, grade_numbers
-from querygym.runner import run_agent
-from querygym.tasks import _builtin_dir
+from querygym.scoring.docs import load_corpus, parse_document
+from querygym.env.environment import QueryGymEnv
+from querygym.scoring.report import citations, grade_numbers
+from querygym.runs.runner import run_agent
+from querygym.converters.builtin import _builtin_dir
 
 DOCS = {
     "external-customer": """\

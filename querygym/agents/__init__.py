@@ -15,12 +15,12 @@ valid-looking actions: a baseline and a fuzzer), ``llm`` (any OpenAI-compatible 
 
 from __future__ import annotations
 
-import difflib
 from importlib import import_module
 from typing import Any
 
 from querygym.agents.base import Agent, ScriptedAgent
 from querygym.errors import InvalidArgumentError
+from querygym.util import did_you_mean
 
 __all__ = ["AGENTS", "Agent", "ScriptedAgent", "get"]
 
@@ -37,8 +37,6 @@ AGENTS = {
 def get(name: str, **options: Any) -> Agent:
     """An agent built from its name and options."""
     if name not in AGENTS:
-        close = difflib.get_close_matches(name, list(AGENTS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InvalidArgumentError(f"Unknown agent {name!r}.{hint} Available: {', '.join(AGENTS)}.")
+        raise InvalidArgumentError(f"Unknown agent {name!r}.{did_you_mean(name, AGENTS)} Available: {', '.join(AGENTS)}.")
     module, cls = AGENTS[name].split(":")
     return getattr(import_module(module), cls)(**options)

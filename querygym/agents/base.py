@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from querygym.errors import DatasetError, InvalidArgumentError
+from querygym.agents.oracle import with_report
+from querygym.agents.scripts import load_scripts, load_trajectory_actions
+from querygym.converters.builtin import builtin_references
+from querygym.errors import InvalidArgumentError
+from querygym.plan.decompose import decompose
 
 
 class Agent:
@@ -61,16 +63,13 @@ class ScriptedAgent(Agent):
 
 
 class ScriptAgent(ScriptedAgent):
-    """Action scripts by task id: a file or folder (see :func:`querygym.runner.load_scripts`), a
+    """Action scripts by task id: a file or folder (see :func:`querygym.agents.scripts.load_scripts`), a
     mapping, or the built-in reference scripts when neither is given."""
 
     name = "script"
 
     def __init__(self, scripts: str | dict[str, list[str]] | None = None) -> None:
         super().__init__()
-        from querygym.runner import load_scripts
-        from querygym.tasks import builtin_references
-
         self._source = scripts
         if scripts is None:
             self.scripts = builtin_references()
@@ -97,13 +96,9 @@ class OracleAgent(ScriptedAgent):
         self.last_error: str | None = None
 
     def script_for(self, task) -> list[str] | None:
-        from querygym.decompose import decompose, schema_of
-
         key = task.db or task.db_id
         if key not in self._schemas:
-            self._schemas[key] = schema_of(task)
-        from querygym.oracle import with_report
-
+            self._schemas[key] = task.database_schema()
         d = decompose(task.gold_sql, self._schemas[key], dialect=task.dialect)
         self.last_error = d.error
         if not d.ok:
@@ -119,19 +114,7 @@ class ReplayAgent(ScriptedAgent):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = str(path)
-        file = Path(path)
-        if not file.is_file():
-            raise DatasetError(f"{path}: trajectory file not found")
-        steps: dict[str, list[tuple[int, str]]] = {}
-        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                steps.setdefault(str(rec["task"]), []).append((int(rec["step"]), rec["action"]))
-            except (ValueError, KeyError, TypeError):
-                raise DatasetError(f"{path}:{n}: not a trajectory line (needs task, step, action)") from None
-        self.scripts = {k: [a for _, a in sorted(v)] for k, v in steps.items()}
+        self.scripts = load_trajectory_actions(path)
 
     def script_for(self, task) -> list[str] | None:
         return self.scripts.get(str(task.id))

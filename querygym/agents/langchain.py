@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from querygym.catalog import LIST_PARAM_TYPES, ActionSpec, Catalog, catalog
+from querygym.actions.catalog import LIST_PARAM_TYPES, ActionSpec, Catalog, catalog
 from querygym.errors import InvalidArgumentError, QueryGymError
 
 _MISSING_EXTRA = "the LangChain adapter needs langchain-core: pip install 'querygym-ra[langchain]'"
@@ -172,7 +172,12 @@ def play_episode(model, env, *, task_id: Any = None, max_turns: int = 30, system
     after ``max_turns`` model calls.
     """
     _require_langchain()
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from langchain_core.messages import (
+        AIMessage,
+        HumanMessage,
+        SystemMessage,
+        ToolMessage,
+    )
 
     if max_turns < 1:
         raise InvalidArgumentError(f"max_turns must be at least 1, got {max_turns}")

@@ -8,7 +8,7 @@ summarised (the action and the first lines of its observation) and then dropped,
 with a note naming the steps left out and the tables they created.
 
 The action is read out of the free-form reply (thinking blocks removed, prose and code fences
-allowed; :meth:`querygym.catalog.Catalog.parse` finds it) and passed on as one ``Action: [...]``
+allowed; :meth:`querygym.actions.catalog.Catalog.parse` finds it) and passed on as one ``Action: [...]``
 line; a reply with no readable action is passed through unchanged, so the environment answers
 with an error observation the model can learn from.
 
@@ -40,9 +40,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from querygym.actions.catalog import catalog
 from querygym.agents.base import Agent
-from querygym.catalog import catalog
-from querygym.errors import InvalidActionError, InvalidArgumentError, ModelEndpointError, QueryGymError
+from querygym.errors import (
+    InvalidActionError,
+    InvalidArgumentError,
+    ModelEndpointError,
+    QueryGymError,
+)
 
 #: HTTP statuses worth retrying: request timeout, conflict (lock contention), rate limit, server errors.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})

@@ -14,7 +14,7 @@ Deterministic given its seed: the episode's random stream is derived from the se
 and how many times this agent has played that task, so a run split over worker processes plays
 the same actions as one process.
 
->>> from querygym.tasks import builtin_tasks
+>>> from querygym.converters.builtin import builtin_tasks
 >>> task = builtin_tasks()[0]
 >>> def first_action(seed):
 ...     agent = RandomAgent(seed=seed)
@@ -33,9 +33,10 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from querygym.actions.catalog import PARAM_TYPES, ActionSpec, Param, catalog
 from querygym.agents.base import Agent
-from querygym.catalog import PARAM_TYPES, ActionSpec, Param, catalog
 from querygym.errors import InvalidArgumentError
+from querygym.plan.decompose import schema_of
 from querygym.schema import quote_name
 
 _NUMERIC_TYPES = ("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC")
@@ -131,8 +132,6 @@ class RandomAgent(Agent):
         self._asked = None
 
     def _schema_tables(self, task) -> list[_Table]:
-        from querygym.decompose import schema_of
-
         key = getattr(task, "db", None) or getattr(task, "db_id", None) or id(task)
         if key not in self._schemas:
             try:

@@ -16,7 +16,7 @@ format                    files                                                 
 
 A folder is read through the one question file in it (``dev.json``, ``dev.jsonl``, …).
 
->>> from querygym.tasks import _builtin_dir
+>>> from querygym.converters.builtin import _builtin_dir
 >>> detect_format(_builtin_dir() / "questions.json")
 'bird'
 """
@@ -26,14 +26,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from querygym.converters.bird import load_bird, load_tables_json
+from querygym.converters.bird import load_bird
 from querygym.converters.bird_critic import load_bird_critic
-from querygym.converters.common import first_record
+from querygym.converters.common import first_record, load_tables_json
 from querygym.converters.sparc import load_cosql, load_sparc
 from querygym.converters.spider import load_spider
+from querygym.converters.tasks import TaskSet
 from querygym.converters.wikisql import load_criteria2sql, load_wikisql
 from querygym.errors import DatasetError
-from querygym.tasks import TaskSet
+from querygym.util import did_you_mean
 
 __all__ = ["FORMATS", "detect_format", "load_bird", "load_bird_critic", "load_cosql", "load_criteria2sql",
            "load_sparc", "load_spider", "load_tables_json", "load_tasks", "load_wikisql", "question_file"]
@@ -114,12 +115,12 @@ def detect_format(path: str | Path) -> str:
 
 def load_tasks(path: str | Path, *, db_root: str | Path | None = None, tables: str | Path | None = None,
                format: str | None = None) -> TaskSet:
-    """Read a dataset in any supported format into a :class:`~querygym.tasks.TaskSet`.
+    """Read a dataset in any supported format into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``path`` is the question file or its folder; ``format`` one of :data:`FORMATS` (detected
     from the contents when omitted).
 
-    >>> from querygym.tasks import _builtin_dir
+    >>> from querygym.converters.builtin import _builtin_dir
     >>> len(load_tasks(_builtin_dir() / "questions.json", db_root=_builtin_dir().parent)) >= 30
     True
     """
@@ -128,11 +129,7 @@ def load_tasks(path: str | Path, *, db_root: str | Path | None = None, tables: s
         path = question_file(path)
     name = format or detect_format(path)
     if name not in FORMATS:
-        import difflib
-
-        close = difflib.get_close_matches(name, FORMATS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise DatasetError(f"unknown dataset format {name!r}.{hint} Supported: {', '.join(sorted(FORMATS))}")
+        raise DatasetError(f"unknown dataset format {name!r}.{did_you_mean(name, FORMATS)} Supported: {', '.join(sorted(FORMATS))}")
     tasks = FORMATS[name](path, db_root=db_root, tables=tables)
     tasks.format = name
     return tasks

@@ -6,7 +6,7 @@ with its schema from the tables file when one is given, and is marked unplayable
 reason; a question whose gold SQL fails is reported when its target is first computed (or by
 ``TaskSet.check()``).
 
->>> from querygym.tasks import builtin_tasks
+>>> from querygym.converters.builtin import builtin_tasks
 >>> tasks = builtin_tasks()
 >>> len(tasks) >= 30, tasks.problems
 (True, [])
@@ -16,56 +16,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from querygym.converters.common import find_sqlite, read_json
+from querygym.converters.common import find_sqlite, load_tables_json, read_json
+from querygym.converters.tasks import Problem, Task, TaskSet
+from querygym.engine.sandbox import database_url
 from querygym.errors import DatasetError
-from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
-from querygym.tasks import Problem, Task, TaskSet
+from querygym.scoring.docs import load_corpus
 
 _REQUIRED = ("db_id", "question", "SQL")
-_TYPE_NAMES = {"number": "NUMERIC", "text": "TEXT", "time": "TEXT", "boolean": "BOOLEAN", "others": ""}
-
-
-def load_tables_json(path: str | Path) -> dict[str, DatabaseSchema]:
-    """Schemas from a Spider/BIRD ``tables.json``, by db_id."""
-    path = Path(path)
-    data = read_json(path, "tables")
-    if not isinstance(data, list):
-        raise DatasetError(f"{path}: a tables file is a JSON list of schemas, got {type(data).__name__}")
-    out: dict[str, DatabaseSchema] = {}
-    for i, entry in enumerate(data):
-        try:
-            db_id = entry["db_id"]
-            tables = entry.get("table_names_original") or entry["table_names"]
-            columns = entry.get("column_names_original") or entry["column_names"]
-            types = entry.get("column_types") or [""] * len(columns)
-        except (KeyError, TypeError) as exc:
-            raise DatasetError(f"{path}: schema #{i} lacks {exc}; expected db_id, table_names_original, "
-                               f"column_names_original, column_types") from None
-        per_table: list[list[Column]] = [[] for _ in tables]
-        for (t_index, name), ctype in zip(columns, types):
-            if t_index >= 0:
-                per_table[t_index].append(Column(name, _TYPE_NAMES.get(str(ctype).lower(), str(ctype).upper())))
-        col_ref = [(t, n) for t, n in columns]
-        pks: list[list[str]] = [[] for _ in tables]
-        for pk in entry.get("primary_keys", []):
-            for c in pk if isinstance(pk, list) else [pk]:
-                t, n = col_ref[c]
-                pks[t].append(n)
-        fks: list[list[ForeignKey]] = [[] for _ in tables]
-        for a, b in entry.get("foreign_keys", []):
-            (ta, na), (tb, nb) = col_ref[a], col_ref[b]
-            fks[ta].append(ForeignKey((na,), tables[tb], (nb,)))
-        out[db_id] = DatabaseSchema(db_id, tuple(
-            TableSchema(t, tuple(per_table[i]), tuple(pks[i]), tuple(dict.fromkeys(fks[i])))
-            for i, t in enumerate(tables)))
-    return out
 
 
 def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None,
               *, docs: str | Path | None = None, name: str | None = None) -> TaskSet:
-    """Read a BIRD-format question file into a :class:`~querygym.tasks.TaskSet`.
+    """Read a BIRD-format question file into a :class:`~querygym.converters.tasks.TaskSet`.
 
-    ``docs`` is an optional folder of Markdown documents (see :mod:`querygym.docs`) shared by
+    ``docs`` is an optional folder of Markdown documents (see :mod:`querygym.scoring.docs`) shared by
     the dataset's tasks; records may name ``required_docs`` and a ``naive_SQL``.
     ``db_root`` holds ``<db_id>/<db_id>.sqlite`` (``.db`` is accepted too), or is the URL of a
     PostgreSQL server holding a database per db_id; ``tables`` is an optional ``tables.json``
@@ -85,7 +49,6 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
     root = Path(db_root) if db_root is not None and server is None else None
     if root is not None and not root.is_dir():
         raise DatasetError(f"{root}: database root is not a directory")
-    from querygym.docs import load_corpus
 
     corpus = load_corpus(docs) if docs is not None else None
     tasks, problems = [], []
@@ -110,8 +73,6 @@ def load_bird(questions: str | Path, db_root: str | Path | None = None, tables: 
         seen[str(task_id)] = rec
         if db_id not in db_cache:
             if server is not None:
-                from querygym.sandbox import database_url
-
                 db_cache[db_id] = database_url(server, db_id)
             else:
                 db_cache[db_id] = find_sqlite(root, db_id)

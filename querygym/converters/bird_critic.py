@@ -14,7 +14,7 @@ the SQL fields may be a string or a list of statements.  Each instance becomes a
 Only read-only solutions can be played: an instance whose solution is DDL or DML (or several
 statements) is kept as a task with ``problem`` saying so.  An instance whose ``preprocess_sql``
 or ``clean_up_sql`` is not empty must run inside a sandbox copy of its database
-(:mod:`querygym.sandbox`), so the shared database never changes.
+(:mod:`querygym.engine.sandbox`), so the shared database never changes.
 
 ``db_root`` is the PostgreSQL server as a SQLAlchemy URL (``postgresql+psycopg://user@host:5432/postgres``);
 each database is ``<db_id>`` on it.  ``tables`` is BIRD-Critic's ``dev_schema.json`` (CREATE TABLE
@@ -30,14 +30,18 @@ missing from the server is created from it with those sample rows (an existing o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from querygym.converters.common import read_json, read_jsonl, statement_kind
+from querygym.converters.tasks import Task, TaskSet
+from querygym.engine.samples import (
+    SampleColumn,
+    SampleTable,
+)
+from querygym.engine.sandbox import database_url, install_sample_databases
 from querygym.errors import DatasetError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
-from querygym.tasks import Task, TaskSet
 
 #: the released field names first, then the preview's
 _DB_KEYS = ("db_id", "selected_database")
@@ -73,7 +77,7 @@ def _first(rec: dict, keys: tuple[str, ...]) -> Any:
 
 def load_bird_critic(path: str | Path, db_root: str | None = None, tables: str | Path | None = None, *,
                      name: str | None = None, install: bool = True) -> TaskSet:
-    """Read BIRD-Critic instances (JSONL, or a JSON list) into a :class:`~querygym.tasks.TaskSet`.
+    """Read BIRD-Critic instances (JSONL, or a JSON list) into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` is the PostgreSQL server's SQLAlchemy URL; without it the tasks load but cannot be
     played.  ``tables`` is ``dev_schema.json`` (default: the one beside the instances, if any);
@@ -92,8 +96,6 @@ def load_bird_critic(path: str | Path, db_root: str | None = None, tables: str |
     samples = parse_dev_schema(tables) if tables is not None else {}
     urls: dict[str, str] = {}
     if db_root is not None:
-        from querygym.sandbox import database_url, install_sample_databases
-
         wanted = sorted({str(_first(r, _DB_KEYS)) for r in records if isinstance(r, dict)})
         if install and samples:
             install_sample_databases(samples, db_root, [d for d in wanted if d in samples])
@@ -151,26 +153,6 @@ def _strip_semicolon(sql: str) -> str:
 
 
 # ---------------------------------------------------------------------- dev_schema.json
-@dataclass
-class SampleColumn:
-    name: str
-    type: str
-    not_null: bool = False
-    default: str | None = None
-
-
-@dataclass
-class SampleTable:
-    """One table of ``dev_schema.json``: its columns, keys and sample rows (raw text by column)."""
-
-    name: str
-    columns: list[SampleColumn]
-    primary_key: tuple[str, ...] = ()
-    foreign_keys: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=list)
-    rows: list[dict[str, str]] = field(default_factory=list)
-    note: str = ""
-
-
 _PG_TYPE = (r"(?:timestamp|time)(?:\(\d+\))? with(?:out)? time zone|double precision|character varying(?:\(\d+\))?|"
             r"bit varying(?:\(\d+\))?|character(?:\(\d+\))?|varchar(?:\(\d+\))?|char(?:\(\d+\))?|"
             r"numeric(?:\(\d+(?:,\s*\d+)?\))?|decimal(?:\(\d+(?:,\s*\d+)?\))?|bigint|integer|smallint|int[248]?|"
@@ -180,7 +162,6 @@ _COLUMN = re.compile(rf"^(?P<name>.+?) (?P<type>{_PG_TYPE})(?P<notnull> NOT NULL
 _PRIMARY = re.compile(r"^PRIMARY KEY \((?P<cols>.+)\),?$")
 _FOREIGN = re.compile(r"^FOREIGN KEY \((?P<cols>.+?)\) REFERENCES (?P<table>[^\s(]+)\s*\((?P<ref>.+?)\),?$")
 _CREATE = re.compile(r'^CREATE TABLE "?(?P<name>[^"(]+?)"? \($')
-_NULL_TEXT = {"None", "NaN", "NaT", "<NA>", "nan"}
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -273,55 +254,3 @@ def schema_of(tables: list[SampleTable], db_id: str = "") -> DatabaseSchema:
         TableSchema(t.name, tuple(Column(c.name, c.type) for c in t.columns), t.primary_key,
                     tuple(ForeignKey(cols, ref, ref_cols) for cols, ref, ref_cols in t.foreign_keys))
         for t in tables))
-
-
-def sample_value(text: str, column: SampleColumn) -> Any:
-    """A printed sample value as the Python value to insert (None for pandas' missing markers)."""
-    if text in _NULL_TEXT:
-        return None
-    kind = column.type.lower()
-    if kind in {"text", "character varying", "varchar", "character", "char"} or kind.startswith(("character", "varchar")):
-        return text
-    if text == "":
-        return None
-    if kind in {"bigint", "integer", "smallint", "int", "int2", "int4", "int8", "serial", "bigserial"}:
-        try:
-            return int(float(text)) if not re.fullmatch(r"[-+]?\d+", text) else int(text)
-        except ValueError:
-            return text
-    return text
-
-
-_NEXTVAL = re.compile(r"nextval\('(?P<seq>[^']+)'(?:::regclass)?\)")
-
-
-def create_statements(tables: list[SampleTable]) -> list[str]:
-    """DDL that recreates the tables (columns, primary keys, sequences their defaults use).
-
-    Foreign keys are not created: three sample rows per table cannot satisfy them.
-    """
-    statements = []
-    for table in tables:
-        for column in table.columns:
-            if column.default and (m := _NEXTVAL.search(column.default)):
-                statements.append(f"CREATE SEQUENCE IF NOT EXISTS {_quote(m.group('seq'))}")
-        parts = []
-        for column in table.columns:
-            text = f"{_quote(column.name)} {column.type}"
-            if column.not_null:
-                text += " NOT NULL"
-            if column.default:
-                text += f" DEFAULT {_NEXTVAL.sub(lambda m: _nextval(m.group('seq')), column.default)}"
-            parts.append(text)
-        if table.primary_key:
-            parts.append(f"PRIMARY KEY ({', '.join(map(_quote, table.primary_key))})")
-        statements.append(f"CREATE TABLE {_quote(table.name)} ({', '.join(parts)})")
-    return statements
-
-
-def _nextval(sequence: str) -> str:
-    return "nextval('" + _quote(sequence).replace("'", "''") + "'::regclass)"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -1,25 +1,25 @@
 """Helpers shared by the format readers: reading JSON and JSONL files with one clear error per bad
 file, finding databases, the cache folder for databases built from data files, telling read-only
-queries from statements that change a database, and splitting SQL into code and literals.
+queries from statements that change a database.
 
 >>> statement_kind("WITH t AS (SELECT 1) SELECT * FROM t"), statement_kind("UPDATE t SET a = 1; SELECT 1")
 ('SELECT', 'UPDATE;SELECT')
->>> [code for code, _ in sql_segments("SELECT 'a' -- note")]
-[True, False, True, False]
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
+from querygym import util
 from querygym.errors import DatasetError
+from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
 #: the keys a task's metadata never overrides when a task is written as BIRD format
 BIRD_KEYS = ("question_id", "db_id", "question", "evidence", "SQL", "difficulty")
+
+_TYPE_NAMES = {"number": "NUMERIC", "text": "TEXT", "time": "TEXT", "boolean": "BOOLEAN", "others": ""}
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -96,16 +96,6 @@ def sibling(path: Path, *names: str) -> Path | None:
     return None
 
 
-def spider_layout(path: Path, db_root: str | Path | None, tables: str | Path | None):
-    """The database folder and schemas of a Spider-style dataset: given, or ``database/`` and
-    ``tables.json`` beside ``path`` when they exist (Spider's own layout)."""
-    from querygym.converters.bird import load_tables_json
-
-    root = check_dir(db_root) if db_root is not None else sibling(path, "database")
-    tables_path = Path(tables) if tables is not None else sibling(path, "tables.json")
-    return root, (load_tables_json(tables_path) if tables_path is not None else {})
-
-
 def check_dir(root: str | Path | None, what: str = "database root") -> Path | None:
     if root is None:
         return None
@@ -122,14 +112,7 @@ def cache_dir(kind: str, *sources: Path, base: str | Path | None = None) -> Path
     ``~/.cache/querygym``), and is keyed by the sources' absolute paths, sizes and modification
     times, so an edited source gets a fresh build.
     """
-    if base is None:
-        base = os.environ.get("QUERYGYM_CACHE") or (
-            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "querygym")
-    digest = hashlib.sha256()
-    for source in sources:
-        stat = source.stat()
-        digest.update(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    folder = Path(base) / kind / digest.hexdigest()[:16]
+    folder = (Path(base) if base is not None else util.cache_dir()) / kind / util.source_digest(*sources)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -186,38 +169,45 @@ def group_reasons(items: Iterable[tuple[Any, str]], *, examples: int = 3) -> lis
     return [(reason, len(ids), ids[:examples]) for reason, ids in ordered]
 
 
-def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:
-    """Split ``sql`` into ``(is_code, text)`` pieces; string literals (``'…'``, ``"…"``), quoted
-    identifiers (`` `…` ``, ``[…]``) and comments are the non-code pieces, kept verbatim."""
-    i, n, start = 0, len(sql), 0
-    while i < n:
-        ch = sql[i]
-        end = None
-        if ch in "'\"`":
-            j = i + 1
-            while j < n:
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:  # a doubled quote escapes itself
-                        j += 2
-                        continue
-                    break
-                j += 1
-            end = min(j + 1, n)
-        elif ch == "[":
-            j = sql.find("]", i + 1)
-            end = n if j < 0 else j + 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            end = n if j < 0 else j
-        elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            end = n if j < 0 else j + 2
-        if end is None:
-            i += 1
-            continue
-        if start < i:
-            yield True, sql[start:i]
-        yield False, sql[i:end]
-        i = start = end
-    if start < n:
-        yield True, sql[start:]
+def load_tables_json(path: str | Path) -> dict[str, DatabaseSchema]:
+    """Schemas from a Spider/BIRD ``tables.json``, by db_id."""
+    path = Path(path)
+    data = read_json(path, "tables")
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: a tables file is a JSON list of schemas, got {type(data).__name__}")
+    out: dict[str, DatabaseSchema] = {}
+    for i, entry in enumerate(data):
+        try:
+            db_id = entry["db_id"]
+            tables = entry.get("table_names_original") or entry["table_names"]
+            columns = entry.get("column_names_original") or entry["column_names"]
+            types = entry.get("column_types") or [""] * len(columns)
+        except (KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}: schema #{i} lacks {exc}; expected db_id, table_names_original, "
+                               f"column_names_original, column_types") from None
+        per_table: list[list[Column]] = [[] for _ in tables]
+        for (t_index, name), ctype in zip(columns, types):
+            if t_index >= 0:
+                per_table[t_index].append(Column(name, _TYPE_NAMES.get(str(ctype).lower(), str(ctype).upper())))
+        col_ref = [(t, n) for t, n in columns]
+        pks: list[list[str]] = [[] for _ in tables]
+        for pk in entry.get("primary_keys", []):
+            for c in pk if isinstance(pk, list) else [pk]:
+                t, n = col_ref[c]
+                pks[t].append(n)
+        fks: list[list[ForeignKey]] = [[] for _ in tables]
+        for a, b in entry.get("foreign_keys", []):
+            (ta, na), (tb, nb) = col_ref[a], col_ref[b]
+            fks[ta].append(ForeignKey((na,), tables[tb], (nb,)))
+        out[db_id] = DatabaseSchema(db_id, tuple(
+            TableSchema(t, tuple(per_table[i]), tuple(pks[i]), tuple(dict.fromkeys(fks[i])))
+            for i, t in enumerate(tables)))
+    return out
+
+
+def spider_layout(path: Path, db_root: str | Path | None, tables: str | Path | None):
+    """The database folder and schemas of a Spider-style dataset: given, or ``database/`` and
+    ``tables.json`` beside ``path`` when they exist (Spider's own layout)."""
+    root = check_dir(db_root) if db_root is not None else sibling(path, "database")
+    tables_path = Path(tables) if tables is not None else sibling(path, "tables.json")
+    return root, (load_tables_json(tables_path) if tables_path is not None else {})

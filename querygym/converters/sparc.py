@@ -26,10 +26,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from querygym.converters.common import find_sqlite, read_json, spider_layout, sql_segments
+from querygym.converters.common import find_sqlite, read_json, spider_layout
 from querygym.converters.spider import missing_database
+from querygym.converters.tasks import Problem, Task, TaskSet
 from querygym.errors import DatasetError
-from querygym.tasks import Problem, Task, TaskSet
+from querygym.util import sql_segments
 
 _SPACED_OPERATOR = re.compile(r"([!<>])[ \t\r\n]+(=)|(<)[ \t\r\n]+(>)")
 
@@ -58,7 +59,7 @@ def _utterance(turn: dict) -> str:
 
 def load_sparc(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
                name: str | None = None, keep_missing: bool = False, source_format: str = "sparc") -> TaskSet:
-    """Read a SParC or CoSQL interaction file into a :class:`~querygym.tasks.TaskSet`.
+    """Read a SParC or CoSQL interaction file into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` defaults to a ``database`` folder next to the file and ``tables`` to a
     ``tables.json`` beside it, when they exist.
@@ -112,5 +113,5 @@ def load_sparc(path: str | Path, db_root: str | Path | None = None, tables: str 
 
 def load_cosql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
                name: str | None = None, keep_missing: bool = False) -> TaskSet:
-    """Read a CoSQL state-tracking file (SParC's layout) into a :class:`~querygym.tasks.TaskSet`."""
+    """Read a CoSQL state-tracking file (SParC's layout) into a :class:`~querygym.converters.tasks.TaskSet`."""
     return load_sparc(path, db_root, tables, name=name, keep_missing=keep_missing, source_format="cosql")

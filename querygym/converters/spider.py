@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from querygym.converters.common import find_sqlite, read_json, spider_layout
+from querygym.converters.tasks import Problem, Task, TaskSet
 from querygym.errors import DatasetError
-from querygym.tasks import Problem, Task, TaskSet
 
 _REQUIRED = ("db_id", "question", "query")
 #: keys that are derived from the others (tokenisations, the parsed query) and not kept in metadata
@@ -32,7 +32,7 @@ _DERIVED = {"question_toks", "query_toks", "query_toks_no_value", "sql"}
 
 def load_spider(questions: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
                 name: str | None = None, keep_missing: bool = False) -> TaskSet:
-    """Read a Spider-format question file into a :class:`~querygym.tasks.TaskSet`.
+    """Read a Spider-format question file into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` defaults to a ``database`` folder next to the file and ``tables`` to a
     ``tables.json`` beside it, when they exist (Spider's own layout).

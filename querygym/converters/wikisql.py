@@ -49,8 +49,9 @@ from typing import Any
 from sqlglot import exp
 
 from querygym.converters.common import cache_dir, read_jsonl
-from querygym.errors import DatasetError
-from querygym.tasks import Problem, Task, TaskSet
+from querygym.converters.tasks import Problem, Task, TaskSet
+from querygym.errors import DatasetError, StructuredQueryError
+from querygym.util import quote_identifier
 
 AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
 COND_OPS = ("=", ">", "<", "OP")
@@ -60,10 +61,6 @@ CRITERIA_COND_OPS = {0: "=", 1: ">", 2: "<", 3: ">=", 4: "<=", 6: ">="}
 AND, OR, PLUS, AT_LEAST = 0, 1, 2, 4
 _NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")
 _AGG_CLASSES = {"MAX": exp.Max, "MIN": exp.Min, "COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg}
-
-
-class StructuredQueryError(ValueError):
-    """A structured query that cannot be rendered (unknown operator, column out of range)."""
 
 
 # ---------------------------------------------------------------------- names and values
@@ -89,12 +86,10 @@ def column_names(header: list[str]) -> list[str]:
     return names
 
 
-def _ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
 
 
 def _column(name: str) -> exp.Column:
-    return exp.Column(this=_ident(name))
+    return exp.Column(this=exp.to_identifier(name, quoted=True))
 
 
 def _number_literal(value: float | int) -> exp.Expression:
@@ -166,7 +161,7 @@ def wikisql_query(sql: dict, table: dict, *, symbolic: bool = False, lower: bool
                                        f"(ids 0-2; id 3 is the unused placeholder 'OP')")
         column_type = types[index] if 0 <= index < len(types) else "text"
         predicates.append(_comparison(COND_OPS[op], col(index), _wikisql_value(value, column_type, lower=lower)))
-    query = exp.select(projection).from_(exp.Table(this=_ident(table_name(table["id"]))))
+    query = exp.select(projection).from_(exp.Table(this=exp.to_identifier(table_name(table["id"]), quoted=True)))
     return query.where(exp.and_(*predicates), copy=False) if predicates else query
 
 
@@ -199,7 +194,7 @@ def criteria2sql_query(sql: dict, header: list[str], *, table: str = "records") 
     projection: exp.Expression = col(sel)
     if AGG_OPS[agg]:
         projection = _AGG_CLASSES[AGG_OPS[agg]](this=projection)
-    query = exp.select(projection).from_(exp.Table(this=_ident(table)))
+    query = exp.select(projection).from_(exp.Table(this=exp.to_identifier(table, quoted=True)))
     if not conds:
         return query
     items, connectors = conds[0::2], conds[1::2]
@@ -331,12 +326,12 @@ def build_table_database(table: dict, folder: Path) -> str:
     names = column_names(header)
 
     def build(con: sqlite3.Connection) -> None:
-        columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
-        con.execute(f"CREATE TABLE {_quote(name)} ({columns})")
+        columns = ", ".join(f"{quote_identifier(n, always=True)} {t}" for n, t in zip(names, types))
+        con.execute(f"CREATE TABLE {quote_identifier(name, always=True)} ({columns})")
         marks = ", ".join("?" for _ in names)
         rows = [[_stored_value(v, t) for v, t in zip(list(row) + [None] * (len(names) - len(row)), types)]
                 for row in table.get("rows") or []]
-        con.executemany(f"INSERT INTO {_quote(name)} VALUES ({marks})", rows)
+        con.executemany(f"INSERT INTO {quote_identifier(name, always=True)} VALUES ({marks})", rows)
 
     _write_atomically(path, build)
     return str(path)
@@ -352,13 +347,13 @@ def extract_table_database(source_db: Path, name: str, folder: Path) -> str | No
         found = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
         if found is None:
             return None
-        cursor = src.execute(f"SELECT * FROM {_quote(name)}")
+        cursor = src.execute(f"SELECT * FROM {quote_identifier(name, always=True)}")
         rows = cursor.fetchall()
         width = len(cursor.description)
 
     def build(con: sqlite3.Connection) -> None:
         con.execute(found[0])
-        con.executemany(f"INSERT INTO {_quote(name)} VALUES ({', '.join('?' * width)})", rows)
+        con.executemany(f"INSERT INTO {quote_identifier(name, always=True)} VALUES ({', '.join('?' * width)})", rows)
 
     _write_atomically(path, build)
     return str(path)
@@ -384,7 +379,7 @@ def build_records_database(tables: list[dict], folder: Path) -> str:
     names = list(columns)
 
     def build(con: sqlite3.Connection) -> None:
-        con.execute(f"CREATE TABLE records ({', '.join(f'{_quote(n)} {columns[n]}' for n in names)})")
+        con.execute(f"CREATE TABLE records ({', '.join(f'{quote_identifier(n, always=True)} {columns[n]}' for n in names)})")
         con.executemany(f"INSERT INTO records VALUES ({', '.join('?' * len(names))})",
                         [[values.get(n) for n in names] for _, values in sorted(rows.items())])
 
@@ -392,8 +387,6 @@ def build_records_database(tables: list[dict], folder: Path) -> str:
     return str(path)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------- loaders
@@ -449,7 +442,7 @@ def _resolve_sources(path: Path, db_root: str | Path | None, tables: str | Path 
 def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
                  name: str | None = None, keep_missing: bool = False, cache: str | Path | None = None,
                  lower: bool = True) -> TaskSet:
-    """Read WikiSQL questions (``*.jsonl``) into a :class:`~querygym.tasks.TaskSet`.
+    """Read WikiSQL questions (``*.jsonl``) into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` is the official ``.db`` (or a folder holding ``<stem>.db``); ``tables`` the tables
     file.  Both default to the files beside the questions.  With a ``.db`` each task gets its
@@ -518,7 +511,7 @@ def _db_header(db: str | None) -> list[str]:
         return []
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         name = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        return [row[1] for row in con.execute(f"PRAGMA table_info({_quote(name)})")]
+        return [row[1] for row in con.execute(f"PRAGMA table_info({quote_identifier(name, always=True)})")]
 
 
 def _db_types(db: str | None) -> list[str]:
@@ -526,13 +519,13 @@ def _db_types(db: str | None) -> list[str]:
         return []
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         name = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        return [str(row[2]).lower() for row in con.execute(f"PRAGMA table_info({_quote(name)})")]
+        return [str(row[2]).lower() for row in con.execute(f"PRAGMA table_info({quote_identifier(name, always=True)})")]
 
 
 def load_criteria2sql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
                       name: str | None = None, keep_missing: bool = False,
                       cache: str | Path | None = None) -> TaskSet:
-    """Read Criteria2SQL questions into a :class:`~querygym.tasks.TaskSet`.
+    """Read Criteria2SQL questions into a :class:`~querygym.converters.tasks.TaskSet`.
 
     The gold SQL is the record's executable ``query``; the structured ``sql`` rendered over the
     header of its ``table_id`` is kept in ``metadata["structured_sql"]`` (None when the tables

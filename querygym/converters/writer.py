@@ -10,7 +10,7 @@ Questions that were reported instead of loaded (a missing database) are listed i
 no file to copy: read such tasks back with ``load_bird(questions, "<server URL>")``.
 
 >>> import tempfile
->>> from querygym.tasks import builtin_tasks
+>>> from querygym.converters.builtin import builtin_tasks
 >>> with tempfile.TemporaryDirectory() as out:
 ...     written = write_bird(builtin_tasks(), out, link=True)
 ...     from querygym.converters.bird import load_bird
@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from querygym.converters.common import BIRD_KEYS
+from querygym.converters.tasks import Task, TaskSet
+from querygym.engine.backend import Backend
 from querygym.errors import DatasetError
 from querygym.schema import DatabaseSchema
-from querygym.tasks import Task, TaskSet
 
 #: keys the writer itself sets besides BIRD's
 EXTRA_KEYS = ("initial_sql", "dialect", "required_docs", "naive_SQL")
@@ -59,7 +60,7 @@ def bird_record(task: Task) -> dict[str, Any]:
         record["initial_sql"] = task.initial_sql
     if task.dialect != "sqlite":
         record["dialect"] = task.dialect
-    if getattr(task, "required_docs", None):  # documentation-grounded tasks (querygym.docs)
+    if getattr(task, "required_docs", None):  # documentation-grounded tasks (querygym.scoring.docs)
         record["required_docs"] = list(task.required_docs)
     if getattr(task, "naive_sql", None) is not None:
         record["naive_SQL"] = task.naive_sql
@@ -114,7 +115,6 @@ def _schema(task: Task) -> DatabaseSchema | None:
         return task.schema
     if task.db is None:
         return None
-    from querygym.backend import Backend
 
     with Backend(task.db, task.dialect, db_id=task.db_id) as backend:
         return backend.schema()

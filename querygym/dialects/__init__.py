@@ -17,6 +17,27 @@ querygym.errors.UnknownDialectError: Unknown dialect 'sqlit'. Did you mean 'sqli
 
 from __future__ import annotations
 
-from querygym.dialects.base import Dialect, QueryGuard, available, get
+import os
+from typing import Any
 
-__all__ = ["Dialect", "QueryGuard", "available", "get"]
+from querygym.dialects.base import Dialect, QueryGuard, available, get
+from querygym.dialects.source import LoadedDatabase
+
+__all__ = ["Dialect", "LoadedDatabase", "QueryGuard", "available", "get", "load_database"]
+
+
+def load_database(source: str | os.PathLike, to: str, **options: Any) -> LoadedDatabase:
+    """Copy the SQLite database ``source`` into the engine named ``to``.
+
+    ``options`` are the engine's: PostgreSQL takes ``url`` (a server; the embedded one by
+    default) and ``schema`` (default: the file's stem); DuckDB takes ``out`` (a ``.duckdb`` file
+    or a folder; default: the cache).  ``replace=True`` copies even when an up-to-date copy
+    exists.
+
+    >>> from querygym.converters.builtin import builtin_database
+    >>> load_database(builtin_database(), "sqlite")
+    Traceback (most recent call last):
+    ...
+    querygym.errors.InvalidArgumentError: the 'sqlite' dialect cannot load SQLite databases; engines that can: duckdb, postgres
+    """
+    return get(to)().load_database(os.fspath(source), **options)

@@ -11,7 +11,6 @@ just before rendering), and what no rewrite can fix is documented in the dialect
 from __future__ import annotations
 
 import atexit
-import difflib
 import heapq
 import itertools
 import re
@@ -28,6 +27,7 @@ from sqlglot import exp
 
 from querygym.errors import InvalidArgumentError, UnknownDialectError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
+from querygym.util import did_you_mean
 
 ENTRY_POINT_GROUP = "querygym.dialects"
 _REGISTRY: dict[str, type["Dialect"]] = {}
@@ -514,7 +514,7 @@ class Dialect:
         return False
 
     def load_database(self, source: str, **options: Any):
-        """Copy the SQLite database ``source`` into this engine; see :mod:`querygym.engines`."""
+        """Copy the SQLite database ``source`` into this engine; see :mod:`querygym.dialects.source`."""
         raise InvalidArgumentError(
             f"the {self.name!r} dialect cannot load SQLite databases; engines that can: "
             f"{', '.join(n for n in available() if _can_load(n)) or 'none'}")
@@ -715,9 +715,7 @@ def get(name: str) -> type[Dialect]:
         import_module(_BUILTIN_MODULES[name])
         return _REGISTRY[name]
     names = available()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise UnknownDialectError(f"Unknown dialect {name!r}.{hint} Available: {', '.join(names)}.")
+    raise UnknownDialectError(f"Unknown dialect {name!r}.{did_you_mean(name, names)} Available: {', '.join(names)}.")
 
 
 def available() -> list[str]:

@@ -6,7 +6,7 @@ Targets
 -------
 * a DuckDB file (``path.duckdb`` or ``duckdb:///path.duckdb``): opened as it is;
 * a SQLite file (every benchmark's databases): copied once into a DuckDB file
-  (:func:`querygym.engines.load_database`) in querygym's cache
+  (:func:`querygym.dialects.source.load_database`) in querygym's cache
   (``$QUERYGYM_CACHE/duckdb/<name>-<fingerprint>.duckdb``), which is then opened.  DuckDB could
   read the SQLite file directly through its ``sqlite`` extension, but extensions are
   downloaded at first use (impossible offline, and refused here: see below), and that scanner
@@ -83,8 +83,19 @@ from querygym.dialects.base import (
     predicates_as_integers,
     sqlite_date_functions,
 )
+from querygym.dialects.source import (
+    LOADER_VERSION,
+    LoadedDatabase,
+    UndecodableText,
+    fingerprint,
+    is_sqlite_file,
+    read_sqlite,
+    sqlite_path,
+)
+from querygym.dialects.source import quote_identifier as q
 from querygym.errors import DatabaseNotFoundError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
+from querygym.util import cache_dir
 
 META_SCHEMA = "querygym_meta"
 _DUCKDB_MAGIC = b"DUCK"  # at offset 8 of every DuckDB file
@@ -113,7 +124,7 @@ class DuckDBDialect(Dialect):
         "autoload_known_extensions": False,
         "lock_configuration": True,
     }
-    #: column types of copied tables, by kind (see querygym.engines)
+    #: column types of copied tables, by kind (see querygym.dialects.source)
     load_types = {"integer": "BIGINT", "real": "DOUBLE", "text": "VARCHAR", "blob": "BLOB"}
 
     _lock = threading.Lock()
@@ -152,7 +163,6 @@ class DuckDBDialect(Dialect):
 
     def database_file(self, target: str) -> Path:
         """The DuckDB file a target opens: the file itself, or the copy of a SQLite file."""
-        from querygym.engines import is_sqlite_file
 
         text = str(target)
         if text.startswith("duckdb:"):
@@ -223,13 +233,12 @@ class DuckDBDialect(Dialect):
 
     # ------------------------------------------------------------------ loading
     def load_database(self, source: str, *, out: str | os.PathLike | None = None, replace: bool = False) -> Any:
-        """Copy a SQLite file into a DuckDB file, once (see :mod:`querygym.engines`).
+        """Copy a SQLite file into a DuckDB file, once (see :mod:`querygym.dialects.source`).
 
         ``out`` is the file to write, or a folder to write ``<name>.duckdb`` in; by default a
         file in the cache whose name carries the source's fingerprint.  Returns a
-        :class:`~querygym.engines.LoadedDatabase` whose ``target`` is the file.
+        :class:`~querygym.dialects.source.LoadedDatabase` whose ``target`` is the file.
         """
-        from querygym.engines import LoadedDatabase, cache_dir, fingerprint, sqlite_path
 
         _require_driver()
         path = sqlite_path(source)
@@ -290,7 +299,6 @@ def _close_instances() -> None:
 def _load(path: Path, final: Path):
     import duckdb
 
-    from querygym.engines import LOADER_VERSION, LoadedDatabase, UndecodableText, quote_identifier as q, read_sqlite
 
     started = time.perf_counter()
     source = read_sqlite(path)
@@ -336,7 +344,6 @@ def _load(path: Path, final: Path):
 def _copy_table(con, source, table) -> int:
     import pandas as pd
 
-    from querygym.engines import quote_identifier as q
 
     types = DuckDBDialect.load_types
     con.execute(f"CREATE TABLE {q(table.name)} ({', '.join(f'{q(c.name)} {types[c.kind]}' for c in table.columns)})")

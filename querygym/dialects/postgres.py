@@ -6,7 +6,7 @@ Targets
 * a PostgreSQL URL (``postgresql://user@host/db``; add
   ``?options=-csearch_path%3Dmyschema`` to read one schema): opened as it is;
 * a SQLite file (every benchmark's databases): copied once into a schema named after the file
-  (:func:`querygym.engines.load_database`), then opened on that schema.  The server that
+  (:func:`querygym.dialects.source.load_database`), then opened on that schema.  The server that
   receives it is ``PostgresDialect.server_url`` if set, else the ``QUERYGYM_POSTGRES_URL``
   environment variable, else a private server querygym starts itself with ``pgserver`` (the
   server binaries ship in its wheel): in ``QUERYGYM_POSTGRES_DATA`` when that names a folder
@@ -95,9 +95,18 @@ from querygym.dialects.base import (
     julianday_from_epoch,
     like_as_ilike,
     predicates_as_integers,
-    sqlite_date_functions,
     round_through_numeric,
+    sqlite_date_functions,
 )
+from querygym.dialects.source import (
+    LOADER_VERSION,
+    LoadedDatabase,
+    UndecodableText,
+    fingerprint,
+    read_sqlite,
+    sqlite_path,
+)
+from querygym.dialects.source import quote_identifier as q
 from querygym.errors import InvalidArgumentError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
@@ -152,7 +161,7 @@ class PostgresDialect(Dialect):
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
     #: variable QUERYGYM_POSTGRES_URL, else the private server.
     server_url: str | None = None
-    #: column types of copied tables, by kind (see querygym.engines)
+    #: column types of copied tables, by kind (see querygym.dialects.source)
     load_types = {"integer": "BIGINT", "real": "DOUBLE PRECISION", "text": 'TEXT COLLATE "C"', "blob": "BYTEA"}
 
     _loaded: dict[tuple[str, str, str], Any] = {}
@@ -228,12 +237,11 @@ class PostgresDialect(Dialect):
     # ------------------------------------------------------------------ loading
     def load_database(self, source: str, *, url: str | None = None, schema: str | None = None,
                       replace: bool = False) -> Any:
-        """Copy a SQLite file into a schema of a PostgreSQL server, once (see :mod:`querygym.engines`).
+        """Copy a SQLite file into a schema of a PostgreSQL server, once (see :mod:`querygym.dialects.source`).
 
-        Returns a :class:`~querygym.engines.LoadedDatabase` whose ``target`` opens the copy
+        Returns a :class:`~querygym.dialects.source.LoadedDatabase` whose ``target`` opens the copy
         read-only (as ``querygym_reader`` on the private server).
         """
-        from querygym.engines import fingerprint, sqlite_path
 
         _require_driver()
         path = sqlite_path(source)
@@ -257,11 +265,9 @@ class PostgresDialect(Dialect):
 def _load(path: Path, server: str, schema: str, *, replace: bool):
     import psycopg
 
-    from querygym.engines import LOADER_VERSION, LoadedDatabase, UndecodableText, quote_identifier, read_sqlite
 
     started = time.perf_counter()
     source = read_sqlite(path)
-    q = quote_identifier
     with psycopg.connect(_libpq_url(server), autocommit=False) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOAD_LOCK_KEY])
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -311,8 +317,6 @@ def _load(path: Path, server: str, schema: str, *, replace: bool):
 
 
 def _copy_table(conn, source, schema: str, table) -> int:
-    from querygym.engines import quote_identifier as q
-
     types = PostgresDialect.load_types
     columns = ", ".join(f"{q(c.name)} {types[c.kind]}" for c in table.columns)
     conn.execute(f"CREATE TABLE {q(schema)}.{q(table.name)} ({columns})")
@@ -428,12 +432,10 @@ def _reader_url(server: str, schema: str, reader: bool) -> str:
         host = netloc.rsplit("@", 1)[-1]
         netloc = f"{READER_ROLE}@{host}"
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-c search_path={_options_value(_ident(schema))}"))
+    query.append(("options", f"-c search_path={_options_value(q(schema))}"))
     return urlunsplit(("postgresql", netloc, parts.path, urlencode(query, quote_via=quote), ""))
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _options_value(value: str) -> str:

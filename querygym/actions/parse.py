@@ -1,0 +1,123 @@
+"""Reading an agent's text: the action lists it contains, wherever they are.
+
+An agent may write the paper's form (``Action: ["perform_limit", "T_1", "3"]``), a bare list, a
+JSON object ``{"action": ..., "args": [...]}``, a code fence, Python-style quotes, or an action
+embedded in prose; the candidates come back in the order a reader would trust them (after the
+last ``Action:`` first).  Which candidate is an action of the catalog is the catalog's call.
+
+>>> extract_candidates('I will look first. Action: ["get_tables"]')
+[['get_tables']]
+>>> object_to_list({"action": "perform_limit", "args": ["T_0", "3"]})
+['perform_limit', 'T_0', '3']
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any, Mapping
+
+from querygym.errors import InvalidActionError
+
+
+def object_to_list(obj: dict[str, Any]) -> list[Any]:
+    name = obj.get("action", obj.get("name"))
+    args = obj.get("args", obj.get("arguments", obj.get("params", obj.get("parameters", []))))
+    if isinstance(args, Mapping):
+        raise InvalidActionError(
+            'In the object form, "args" must be a list in parameter order, e.g. '
+            '{"action": "get_columns", "args": ["T_0"]}.')
+    if not isinstance(args, (list, tuple)):
+        args = [args]
+    return [name, *args]
+
+
+_FENCE = re.compile(r"```(?:json|python)?\s*(.*?)```", re.S)
+_ACTION_MARK = re.compile(r"action\s*:", re.I)
+
+
+def extract_candidates(text: str) -> list[list[Any]]:
+    """Every JSON (or Python-literal) list or action object found in ``text``, in order.
+
+    When the text has an ``Action:`` marker, only what follows the last marker counts.
+    """
+    marks = list(_ACTION_MARK.finditer(text))
+    if marks:
+        tail = text[marks[-1].end():]
+        found = _scan(tail)
+        if found:
+            return found[:1]
+    fenced = [m.group(1) for m in _FENCE.finditer(text)]
+    found = []
+    for block in fenced or [text]:
+        found.extend(_scan(block))
+    return found
+
+
+def _scan(text: str) -> list[list[Any]]:
+    decoder = json.JSONDecoder()
+    out: list[list[Any]] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "[{":
+            value, end = _decode_at(decoder, text, i)
+            if value is not None:
+                if isinstance(value, dict):
+                    if "action" in value or "name" in value:
+                        try:
+                            out.append(object_to_list(value))
+                        except InvalidActionError:
+                            pass
+                elif value and isinstance(value, list) and isinstance(value[0], str):
+                    out.append(value)
+                i = end
+                continue
+        i += 1
+    return out
+
+
+def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+    try:
+        return decoder.raw_decode(text, start)
+    except ValueError:
+        pass
+    end = _matching_bracket(text, start)
+    if end is None:
+        return None, start + 1
+    try:
+        value = ast.literal_eval(text[start:end + 1])
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None, start + 1
+    if isinstance(value, tuple):
+        value = list(value)
+    return value, end + 1
+
+
+def _matching_bracket(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at ``start``, skipping quoted strings."""
+    pairs = {"[": "]", "{": "}"}
+    stack = [pairs[text[start]]]
+    quote = None
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in pairs:
+            stack.append(pairs[ch])
+        elif ch in "]}":
+            if ch != stack.pop():
+                return None
+            if not stack:
+                return i
+        i += 1
+    return None

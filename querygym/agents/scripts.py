@@ -1,0 +1,74 @@
+"""Action scripts and trajectories on disk: what scripted and replaying agents read.
+
+>>> import json, tempfile, pathlib
+>>> f = pathlib.Path(tempfile.mkdtemp()) / "scripts.json"
+>>> _ = f.write_text(json.dumps({"9": [["perform_limit", "customers", "1"]]}))
+>>> load_scripts(f)
+{'9': ['["perform_limit", "customers", "1"]']}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from querygym.errors import DatasetError
+
+
+def load_scripts(path: str | Path) -> dict[str, list[str]]:
+    """Action scripts by task id (ids as strings): a JSON object ``{task_id: [actions]}``, JSONL lines
+    ``{"task_id": ..., "actions": [...]}``, or a folder of ``<task_id>.txt`` files, one action a line."""
+    path = Path(path)
+    if path.is_dir():
+        scripts = {}
+        for f in sorted(path.glob("*.txt")):
+            lines = [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines()]
+            scripts[f.stem] = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not scripts:
+            raise DatasetError(f"{path}: no <task_id>.txt action scripts in this directory")
+        return scripts
+    if not path.is_file():
+        raise DatasetError(f"{path}: script file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return {str(k): _script(path, k, v) for k, v in data.items()}
+    scripts = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            scripts[str(rec["task_id"])] = _script(path, rec["task_id"], rec["actions"])
+        except (ValueError, KeyError, TypeError):
+            raise DatasetError(f"{path}:{n}: expected a JSON object {{task_id: [actions]}} or JSONL lines "
+                               f"{{\"task_id\": ..., \"actions\": [...]}}") from None
+    return scripts
+
+
+def _script(path: Path, task_id: Any, actions: Any) -> list[str]:
+    if not isinstance(actions, list):
+        raise DatasetError(f"{path}: the script of task {task_id} must be a list of actions")
+    return [a if isinstance(a, str) else json.dumps(a, ensure_ascii=False) for a in actions]
+
+
+def load_trajectory_actions(path: str | Path) -> dict[str, list[str]]:
+    """The actions of each task in a trajectory file (``trajectories.jsonl`` written by ``querygym run``),
+    in step order, by task id."""
+    file = Path(path)
+    if not file.is_file():
+        raise DatasetError(f"{path}: trajectory file not found")
+    steps: dict[str, list[tuple[int, str]]] = {}
+    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            steps.setdefault(str(rec["task"]), []).append((int(rec["step"]), rec["action"]))
+        except (ValueError, KeyError, TypeError):
+            raise DatasetError(f"{path}:{n}: not a trajectory line (needs task, step, action)") from None
+    return {k: [a for _, a in sorted(v)] for k, v in steps.items()}

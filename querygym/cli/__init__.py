@@ -1,0 +1,46 @@
+"""The ``querygym`` command: one module per sub-command, each with ``register(subparsers)``.
+
+querygym run      play an agent (the built-in reference scripts by default) and write trajectories
+querygym play     type actions by hand at a prompt
+querygym tasks    list a dataset's tasks (``--check`` computes every target)
+querygym actions  print the action catalog
+querygym convert  write any supported dataset in BIRD format
+querygym load-db  copy SQLite databases into PostgreSQL or DuckDB
+querygym bench    decomposition coverage and cross-engine agreement of a dataset
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from querygym.cli import actions, bench, convert, load_db, play, run, tasks
+from querygym.errors import QueryGymError
+
+#: the sub-commands, in the order ``querygym --help`` lists them
+COMMANDS = (run, play, tasks, actions, convert, load_db, bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="querygym", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QueryGymError as exc:
+        print(f"querygym: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Tasks and task sets: a question, its database, its gold SQL and the target table.
+
+The target table is computed from the gold SQL on first use, through the same read-only,
+time-limited backend the agent uses, and cached on the task.
+
+>>> from querygym.converters.builtin import builtin_tasks
+>>> tasks = builtin_tasks()
+>>> task = tasks[tasks.ids[0]]
+>>> task.db_id, task.playable
+('enterprise', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import sqlglot
+from sqlglot import exp
+
+from querygym.dialects import get as get_dialect
+from querygym.engine.backend import Backend
+from querygym.errors import (
+    DatasetError,
+    ExecutionError,
+    QueryGymError,
+    TaskError,
+    UnknownDialectError,
+    UnknownTaskError,
+)
+from querygym.schema import DatabaseSchema
+from querygym.scoring.docs import Corpus, evidence_document
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a task cannot be played (or has not been checked)."""
+
+    task_id: Any
+    reason: str
+
+    def __str__(self) -> str:
+        return f"task {self.task_id}: {self.reason}"
+
+
+@dataclass(eq=False)
+class Task:
+    """One question over one database.
+
+    ``db`` is a file path or SQLAlchemy URL (None when the database is not available);
+    ``schema`` is the schema from a tables file, used when there is no database.
+    """
+
+    id: Any
+    db_id: str
+    question: str
+    gold_sql: str
+    evidence: str = ""
+    difficulty: str = ""
+    db: str | None = None
+    schema: DatabaseSchema | None = None
+    initial_sql: str | None = None
+    #: the dialect of the task's database and gold SQL; targets are always computed there
+    dialect: str = "sqlite"
+    problem: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: the dataset's documentation corpus (business definitions, policies), shared by its tasks
+    corpus: Any = None
+    #: ids of the documents a correct report must cite; a task with any requires a submitted report
+    required_docs: tuple[str, ...] = ()
+    #: the SQL a definition-blind analyst would write (for definition-aware tasks)
+    naive_sql: str | None = None
+    _target: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles (gymnasium.make deep-copies its keyword arguments) get a lock of their own.
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        state.pop("documents", None)  # a cached search index; rebuilt on use
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def documents(self):
+        """The task's corpus: the dataset's documents plus its evidence as a document of its own."""
+        base = self.corpus if self.corpus is not None else Corpus()
+        return base.with_documents([evidence_document(self.id, self.evidence)]) if self.evidence else base
+
+    @property
+    def docs(self) -> list:
+        """The task's documents (each with ``.id``, ``.title``, ``.text``)."""
+        return list(self.documents)
+
+    @property
+    def requires_report(self) -> bool:
+        return bool(self.required_docs)
+
+    @property
+    def playable(self) -> bool:
+        return self.db is not None and self.problem is None
+
+    @functools.cached_property
+    def target_ordered(self) -> bool:
+        """Whether the gold query's result order is part of the answer (a top-level ORDER BY)."""
+        try:
+            tree = sqlglot.parse_one(self.gold_sql, read=_sqlglot_dialect(self.dialect))
+        except Exception:  # an unparseable gold query is reported when the target is computed
+            return False
+        return isinstance(tree, exp.Query) and tree.args.get("order") is not None
+
+    def target_result(self, backend=None, *, timeout_s: float | None = 30.0):
+        """The gold query's result (columns and rows), computed once and cached.
+
+        ``backend`` may be given to reuse an open connection; it must be on the task's own
+        database and dialect, where the gold SQL was written.
+        """
+        if self._target is not None:
+            return self._target
+        with self._lock:
+            if self._target is not None:
+                return self._target
+            if self.db is None:
+                raise TaskError(self.id, self.problem or "its database is not available")
+            own = backend is None
+            try:
+                if own:
+                    backend = Backend(self.db, self.dialect, timeout_s=timeout_s, db_id=self.db_id)
+                self._target = backend.execute(self.gold_sql, max_rows=None, timeout_s=timeout_s)
+            except ExecutionError as exc:
+                self.problem = f"gold SQL fails: {exc}"
+                raise TaskError(self.id, self.problem) from None
+            except QueryGymError as exc:
+                self.problem = str(exc)
+                raise TaskError(self.id, self.problem) from None
+            finally:
+                if own and backend is not None:
+                    backend.close()
+            return self._target
+
+    def database_schema(self) -> DatabaseSchema:
+        """The schema of the task's database (read from it), else the one its tables file gave."""
+        if self.db:
+            with Backend(self.db, self.dialect, db_id=self.db_id) as backend:
+                return backend.schema()
+        if self.schema is not None:
+            return self.schema
+        raise TaskError(self.id, "it has neither a database nor a schema")
+
+    def target(self):
+        """The target table as a pandas DataFrame; raises :class:`TaskError` naming the task if the gold SQL fails."""
+        import pandas as pd
+
+        result = self.target_result()
+        return pd.DataFrame.from_records(result.rows, columns=_unique(result.columns))
+
+
+def _sqlglot_dialect(name: str) -> str:
+    """sqlglot's name for the engine a gold query is written for (BIRD-Critic's is PostgreSQL)."""
+    try:
+        return get_dialect(name).sqlglot_dialect or name
+    except UnknownDialectError:
+        return name
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+class TaskSet:
+    """An ordered collection of tasks addressed by id, with the problems found while loading."""
+
+    def __init__(self, tasks: Iterable[Task], problems: Iterable[Problem] = (), *, name: str = ""):
+        self.tasks = list(tasks)
+        self.name = name
+        self._by_id = {str(t.id): t for t in self.tasks}
+        if len(self._by_id) != len(self.tasks):
+            raise DatasetError(f"{name or 'task set'}: task ids are not unique")
+        self._problems = list(problems)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return str(task_id) in self._by_id
+
+    def __getitem__(self, task_id: Any) -> Task:
+        try:
+            return self._by_id[str(task_id)]
+        except KeyError:
+            sample = ", ".join(list(self._by_id)[:5])
+            raise UnknownTaskError(f"No task with id {task_id!r} in {self.name or 'this task set'} "
+                                   f"({len(self)} tasks; ids like {sample}).") from None
+
+    @property
+    def ids(self) -> list[Any]:
+        return [t.id for t in self.tasks]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Problems found at load time and by :meth:`check`, one per task."""
+        seen = set(self._problems)
+        found = [Problem(t.id, t.problem) for t in self.tasks if t.problem and Problem(t.id, t.problem) not in seen]
+        return self._problems + found
+
+    def playable(self) -> list[Task]:
+        return [t for t in self.tasks if t.playable]
+
+    def select(self, ids: Iterable[Any]) -> "TaskSet":
+        return TaskSet([self[i] for i in ids], name=self.name)
+
+    def check(self, *, timeout_s: float | None = 30.0) -> list[Problem]:
+        """Compute every playable task's target; returns the problems (also kept on the tasks)."""
+        backends: dict[str, Backend] = {}
+        try:
+            for task in self.playable():
+                if task.db not in backends:
+                    backends[task.db] = Backend(task.db, task.dialect, timeout_s=timeout_s, db_id=task.db_id)
+                try:
+                    task.target_result(backends[task.db], timeout_s=timeout_s)
+                except TaskError:
+                    pass
+        finally:
+            for b in backends.values():
+                b.close()
+        return self.problems

@@ -1,0 +1,126 @@
+"""Guarded access to one database: read-only, time-limited, row-capped.
+
+>>> from querygym.converters.builtin import builtin_database
+>>> with Backend(builtin_database()) as db:
+...     result = db.execute("SELECT 1 AS one")
+>>> result.columns, result.rows
+(('one',), [(1,)])
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from querygym.dialects import Dialect, QueryGuard, get
+from querygym.errors import ExecutionError, QueryTimeoutError
+from querygym.schema import DatabaseSchema
+from querygym.util import first_line
+
+
+@dataclass(frozen=True)
+class Result:
+    """Rows of one query: at most ``max_rows`` of them, and whether more existed."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Backend:
+    """One read-only connection to one database, through SQLAlchemy.
+
+    ``target`` is a SQLAlchemy URL or, for SQLite, a plain file path.  Every query runs under
+    a time limit that stops it in the engine (the dialect's guard), after which the
+    connection is still usable.
+    """
+
+    def __init__(self, target: str, dialect: str | Dialect = "sqlite", *, timeout_s: float | None = 5.0,
+                 db_id: str | None = None):
+        self.dialect = get(dialect)() if isinstance(dialect, str) else dialect
+        self.target = str(target)
+        self.timeout_s = timeout_s
+        self.db_id = db_id or _db_id_from_target(self.target)
+        self._guard = QueryGuard()
+        self._engine = self.dialect.create_engine(self.target, self._guard)
+        self._conn: sa.Connection | None = None
+        self._schema: DatabaseSchema | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+    def schema(self) -> DatabaseSchema:
+        if self._schema is None:
+            self._schema = self.dialect.introspect(self._engine, self.db_id)
+        return self._schema
+
+    def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = ...) -> Result:
+        """Run one read-only statement and fetch at most ``max_rows`` rows (all when None)."""
+        limit = self.timeout_s if timeout_s is ... else timeout_s
+        with self._lock:
+            conn = self.connection
+            self._guard.start(limit)
+            try:
+                cursor = conn.exec_driver_sql(sql)
+                columns = tuple(cursor.keys())
+                if max_rows is None:
+                    rows = [tuple(r) for r in cursor.fetchall()]
+                    truncated = False
+                else:
+                    rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
+                    truncated = len(rows) > max_rows
+                    rows = rows[:max_rows]
+                cursor.close()
+            except sa.exc.DBAPIError as exc:
+                self._recover(conn)
+                original = exc.orig if exc.orig is not None else exc
+                if self.dialect.is_timeout(original):
+                    raise QueryTimeoutError(
+                        f"the query ran longer than its {limit:g} s limit and was stopped") from None
+                raise ExecutionError(first_line(original)) from None
+            except sa.exc.StatementError as exc:
+                self._recover(conn)
+                raise ExecutionError(first_line(exc.orig or exc)) from None
+            finally:
+                self._guard.stop()
+        return Result(columns, rows, truncated)
+
+    def scalar(self, sql: str) -> Any:
+        result = self.execute(sql, max_rows=1)
+        return result.rows[0][0] if result.rows else None
+
+    def _recover(self, conn: sa.Connection) -> None:
+        try:
+            conn.rollback()
+        except sa.exc.SQLAlchemyError:
+            self._conn = None
+            conn.invalidate()
+
+
+
+
+def _db_id_from_target(target: str) -> str:
+    name = target.rstrip("/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name

@@ -1,0 +1,727 @@
+"""The eight relational-algebra operations.
+
+Each operation is a class registered under its catalog name.  ``build`` reads the action's
+parameters, parses the SQL fragments the agent wrote with sqlglot, checks every table and
+column against the schemas of its inputs, and returns a new (not yet added) plan node whose
+body is a sqlglot AST.  Nothing here concatenates SQL: agent fragments are parsed inside a
+fixed placeholder query, checked for shape, and their parts moved into the AST being built.
+
+Naming rules of an intermediate table's columns (shown to the agent with every new table):
+
+* a plain column keeps its name; an expression with ``AS`` gets its alias;
+* an expression without an alias is named by its SQL text (``COUNT(*)``), which can be
+  referred to quoted: ``T_1."COUNT(*)"``;
+* when two outputs would share a name (case-insensitively, as SQL compares them), the later
+  one is prefixed with its table's alias or name (``s_id``), then numbered.
+
+Row order: a node made by ``perform_order_by`` is ordered.  ``perform_limit``,
+``perform_filter`` and ``perform_projection`` keep their input's order when the ordering
+keys survive in their output; a limit applied to an ordering whose keys were projected away
+is folded into that ordering's query, so ``ORDER BY … LIMIT n`` always means what it says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from querygym.actions.catalog import Action
+from querygym.errors import PlanError
+from querygym.plan.graph import NODE_ID, PlanGraph, PlanNode
+from querygym.schema import Column, DatabaseSchema, find_named
+from querygym.util import did_you_mean
+
+PLACEHOLDER = "__querygym_input__"
+
+# Statement kinds that can never appear inside an agent's fragment.
+_FORBIDDEN_NODES = tuple(
+    getattr(exp, name)
+    for name in ("Command", "Insert", "Update", "Delete", "Drop", "Create", "Alter", "Pragma", "Attach",
+                 "Detach", "Transaction", "Commit", "Rollback", "Set", "Use", "Merge", "Copy", "Into",
+                 "LoadData", "Grant", "Revoke", "Analyze")
+    if hasattr(exp, name)
+)
+
+
+@dataclass
+class Context:
+    """What operations and exploration read: the plan, the database schema and the dialect."""
+
+    plan: PlanGraph
+    schema: DatabaseSchema
+    dialect: Any
+    #: intermediate tables and base tables referenced while building (the node's inputs)
+    referenced: list[str] = field(default_factory=list)
+
+    def note(self, name: str) -> None:
+        if name not in self.referenced:
+            self.referenced.append(name)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table an operation reads, as the agent named it."""
+
+    name: str  # canonical: base table name or node id
+    alias: str | None
+    columns: tuple[Column, ...]
+    node: PlanNode | None = None
+
+    @property
+    def qualifier(self) -> str:
+        return self.alias or self.name
+
+    def table_expression(self) -> exp.Table:
+        table = exp.Table(this=exp.to_identifier(self.name, quoted=True))
+        if self.alias:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(self.alias, quoted=True)))
+        return table
+
+    def column(self, name: str) -> Column | None:
+        return find_named(self.columns, name)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+# ---------------------------------------------------------------------- parsing fragments
+def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
+    try:
+        statements = sqlglot.parse(sql, read=dialect.input_dialect)
+    except (ParseError, TokenError) as exc:
+        message = str(exc).splitlines()[0]
+        raise PlanError(f"Could not parse the {what} {text!r}: {message}") from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1 or not isinstance(statements[0], exp.Select):
+        raise PlanError(f"The {what} {text!r} must be a single SQL {what}, not a statement or several.")
+    select = statements[0]
+    for node in select.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise PlanError(f"The {what} {text!r} contains a {type(node).__name__.upper()} statement, "
+                            f"which no action may run.")
+        if isinstance(node, exp.Anonymous) and node.name.lower() in dialect.forbidden_functions:
+            raise PlanError(f"The function {node.name}() is not allowed.")
+    return select
+
+
+def _only(select: exp.Select, allowed: set[str], what: str, text: str) -> None:
+    extra = [k for k, v in select.args.items() if v and k not in allowed | {"from_", "expressions"}]
+    from_ = select.args.get("from_")
+    if extra or not from_ or from_.this.name != PLACEHOLDER or select.args.get("joins"):
+        raise PlanError(f"The {what} {text!r} contains more than a {what}"
+                        f"{' (' + ', '.join(extra) + ')' if extra else ''}.")
+
+
+def parse_select_list(text: str, dialect) -> tuple[bool, list[exp.Expression]]:
+    sel = _parse(f"SELECT {text}\nFROM {PLACEHOLDER}", dialect, "column list", text)
+    _only(sel, {"distinct"}, "column list", text)
+    distinct = sel.args.get("distinct")
+    if distinct is not None and distinct.args.get("on"):
+        raise PlanError("DISTINCT ON is not supported; use perform_aggregate.")
+    return distinct is not None, list(sel.expressions)
+
+
+def parse_condition(text: str, dialect) -> exp.Expression:
+    sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} WHERE {text}\n", dialect, "condition", text)
+    _only(sel, {"where"}, "condition", text)
+    return sel.args["where"].this
+
+
+def parse_ordering(text: str, dialect) -> list[exp.Ordered]:
+    sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} ORDER BY {text}\n", dialect, "ordering", text)
+    _only(sel, {"order"}, "ordering", text)
+    return list(sel.args["order"].expressions)
+
+
+def parse_group_by(text: str, dialect) -> list[exp.Expression]:
+    if not text.strip():
+        return []
+    sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} GROUP BY {text}\n", dialect, "group-by list", text)
+    _only(sel, {"group"}, "group-by list", text)
+    return list(sel.args["group"].expressions)
+
+
+_LIMIT = re.compile(r"^\s*(\d+)\s*(?:OFFSET\s+(\d+)\s*)?$", re.I)
+
+
+def parse_limit(text: str) -> tuple[int, int]:
+    m = _LIMIT.match(str(text))
+    if not m:
+        raise PlanError(f"The limit must be a whole number, optionally followed by OFFSET and a "
+                        f"whole number (\"5\" or \"5 OFFSET 10\"), got {text!r}.")
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def parse_table_ref(text: str, dialect) -> tuple[str, str | None]:
+    """``"employee AS emp"`` -> ``("employee", "emp")``; quoting as in SQL."""
+    if not isinstance(text, str) or not text.strip():
+        raise PlanError(f"A table reference must be a table name or an id like T_0, got {text!r}.")
+    try:
+        sel = sqlglot.parse_one(f"SELECT * FROM {text}", read=dialect.input_dialect)
+    except (ParseError, TokenError):
+        raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
+                        f"like T_0, optionally followed by AS and an alias.") from None
+    from_ = sel.args.get("from_") if isinstance(sel, exp.Select) else None
+    table = from_.this if from_ else None
+    if isinstance(table, exp.Table) and not isinstance(table.this, exp.Identifier):
+        raise PlanError(f"{text!r} is not a table name: only tables and intermediate tables (T_0, ...) can be "
+                        f"read, not table functions.")
+    if (not isinstance(table, exp.Table) or table.args.get("db") or sel.args.get("joins")
+            or len([k for k, v in sel.args.items() if v]) != 2):
+        raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
+                        f"like T_0, optionally followed by AS and an alias.")
+    return table.name, (table.alias or None)
+
+
+# ---------------------------------------------------------------------- resolving names
+def source(ref: str, ctx: Context) -> Source:
+    """The table the agent named: an intermediate table id or a base table, with its alias."""
+    name, alias = parse_table_ref(ref, ctx.dialect)
+    return _source(name, alias, ctx)
+
+
+def _source(name: str, alias: str | None, ctx: Context) -> Source:
+    if NODE_ID.match(name):
+        node = ctx.plan.get(name)
+        if node is None:
+            existing = ", ".join(ctx.plan.ids) or "none yet"
+            raise PlanError(f"Unknown intermediate table {name!r}. Intermediate tables so far: {existing}.")
+        ctx.note(node.id)
+        return Source(node.id, alias, node.schema, node)
+    table = ctx.schema.table(name)
+    if table is None:
+        options = list(ctx.schema.table_names) + list(ctx.plan.ids)
+        raise PlanError(f"Unknown table {name!r}.{did_you_mean(name, options)} Tables: "
+                        f"{', '.join(ctx.schema.table_names)}"
+                        f"{'; intermediate tables: ' + ', '.join(ctx.plan.ids) if len(ctx.plan) else ''}.")
+    ctx.note(table.name)
+    return Source(table.name, alias, table.columns)
+
+
+def _walk_replace(node: exp.Expression, fn: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    new = fn(node)
+    if new is not node:
+        return new
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expression):
+            node.set(key, _walk_replace(value, fn))
+        elif isinstance(value, list):
+            node.set(key, [_walk_replace(v, fn) if isinstance(v, exp.Expression) else v for v in value])
+    return node
+
+
+class Resolver:
+    """Qualifies and checks every column of an expression against a list of sources."""
+
+    def __init__(self, sources: Iterable[Source], ctx: Context, *, outer: "Resolver | None" = None,
+                 aliases: Iterable[str] = (), raw_text: str = ""):
+        self.sources = list(sources)
+        self.ctx = ctx
+        self.outer = outer
+        self.aliases = {a.casefold(): a for a in aliases}
+        self.raw_text = raw_text
+        seen: dict[str, Source] = {}
+        for s in self.sources:
+            key = s.qualifier.casefold()
+            if key in seen:
+                raise PlanError(f"The table {s.qualifier!r} appears twice in one operation; give each "
+                                f"occurrence its own alias (\"{s.name} AS a\", \"{s.name} AS b\").")
+            seen[key] = s
+
+    def resolve(self, expression: exp.Expression) -> exp.Expression:
+        return _walk_replace(expression.copy(), self._visit)
+
+    def _visit(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return self.column(node)
+        if isinstance(node, (exp.Select, exp.SetOperation)):
+            # A copy, so the walk does not descend again into the subquery resolved in its own scope.
+            return resolve_subquery(node.copy(), self.ctx, self)
+        return node
+
+    def find_source(self, qualifier: str) -> Source | None:
+        for s in self.sources:
+            if s.qualifier == qualifier:
+                return s
+        folded = [s for s in self.sources if s.qualifier.casefold() == qualifier.casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def lookup(self, name: str) -> list[tuple[Source, Column]]:
+        return [(s, c) for s in self.sources if (c := s.column(name)) is not None]
+
+    def column(self, col: exp.Column) -> exp.Expression:
+        if isinstance(col.this, exp.Star):
+            return self._star(col)
+        name, qualifier = col.name, col.table
+        if qualifier:
+            src = self.find_source(qualifier)
+            if src is None:
+                if self.outer is not None and self.outer.find_source(qualifier) is not None:
+                    return self.outer.column(col)
+                names = [s.qualifier for s in self.sources]
+                hint = ""
+                for s in self.sources:
+                    if s.alias and s.name.casefold() == qualifier.casefold():
+                        hint = f" {s.name} is aliased as {s.alias}: write {s.alias}.{name}."
+                if not hint:
+                    hint = did_you_mean(qualifier, names)
+                raise PlanError(f"Unknown table {qualifier!r} in {qualifier}.{name}.{hint} "
+                                f"Tables in this operation: {', '.join(names)}.")
+            found = src.column(name)
+            if found is None:
+                raise PlanError(f"Column {name!r} is not in {src.qualifier}.{did_you_mean(name, src.column_names)} "
+                                f"Existing columns: {', '.join(src.column_names)}.")
+            return _qualified(src.qualifier, found.name)
+        matches = self.lookup(name)
+        if len(matches) == 1:
+            src, found = matches[0]
+            return _qualified(src.qualifier, found.name)
+        if len(matches) > 1:
+            options = ", ".join(f"{s.qualifier}.{c.name}" for s, c in matches)
+            raise PlanError(f"Column {name!r} is ambiguous: it could be {options}. Qualify it.")
+        if name.casefold() in self.aliases:
+            return exp.column(exp.to_identifier(self.aliases[name.casefold()], quoted=True))
+        if self.outer is not None and self.outer.lookup(name):
+            return self.outer.column(col)
+        if col.this.quoted and f'"{name}"' in self.raw_text:
+            # SQLite reads a double-quoted name that is no column as a string literal, and the
+            # benchmarks' gold SQL relies on it ("France"); we read it the same way everywhere.
+            return exp.Literal.string(name)
+        everything = [f"{s.qualifier}.{c}" for s in self.sources for c in s.column_names]
+        all_names = [c for s in self.sources for c in s.column_names] + list(self.aliases.values())
+        raise PlanError(f"Unknown column {name!r}.{did_you_mean(name, all_names)} Existing columns: "
+                        f"{', '.join(everything)}.")
+
+    def _star(self, col: exp.Column) -> exp.Expression:
+        src = self.find_source(col.table)
+        if src is None:
+            raise PlanError(f"Unknown table {col.table!r} in {col.table}.*. Tables in this operation: "
+                            f"{', '.join(s.qualifier for s in self.sources)}.")
+        return exp.Column(this=exp.Star(), table=exp.to_identifier(src.qualifier, quoted=True))
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for s in self.sources for c in s.column_names]
+
+
+def _qualified(qualifier: str, name: str) -> exp.Column:
+    return exp.Column(this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(qualifier, quoted=True))
+
+
+def resolve_subquery(query: exp.Expression, ctx: Context, outer: Resolver | None) -> exp.Expression:
+    """Resolve a nested SELECT (a subquery in a condition or projection) in its own scope."""
+    if isinstance(query, exp.SetOperation):
+        query.set("this", resolve_subquery(query.this, ctx, outer))
+        query.set("expression", resolve_subquery(query.expression, ctx, outer))
+        return query
+    if not isinstance(query, exp.Select):
+        raise PlanError(f"Unsupported subquery: {query.sql()}")
+    if query.args.get("with_"):
+        raise PlanError("WITH inside a subquery is not supported; build each part as its own step.")
+    sources = []
+    tables = []
+    from_ = query.args.get("from_")
+    if from_ is not None:
+        tables.append(from_.this)
+    for join in query.args.get("joins") or []:
+        tables.append(join.this)
+    for table in tables:
+        if not isinstance(table, exp.Table):
+            raise PlanError("A subquery may read only tables and intermediate tables (no nested "
+                            "subquery in FROM); materialise it as its own step first.")
+        src = _source(table.name, table.alias or None, ctx)
+        sources.append(src)
+        if from_ is not None and table is from_.this:
+            from_.set("this", src.table_expression())
+        else:
+            table.replace(src.table_expression())
+    aliases = [e.alias for e in query.expressions if isinstance(e, exp.Alias)]
+    inner = Resolver(sources, ctx, outer=outer, aliases=aliases, raw_text=outer.raw_text if outer else "")
+    for key in ("expressions", "where", "group", "having", "order"):
+        value = query.args.get(key)
+        if isinstance(value, list):
+            query.set(key, [inner.resolve(v) for v in value])
+        elif isinstance(value, exp.Expression):
+            query.set(key, inner.resolve(value))
+    for join in query.args.get("joins") or []:
+        if join.args.get("on") is not None:
+            join.set("on", inner.resolve(join.args["on"]))
+    return query
+
+
+# ---------------------------------------------------------------------- projections
+@dataclass
+class Projection:
+    """A resolved select list and the schema it produces."""
+
+    items: list[exp.Expression]
+    schema: tuple[Column, ...]
+    #: for each output column: the source column it copies, when it is a plain column
+    origins: list[tuple[str, str] | None]
+    distinct: bool = False
+
+
+def _infer_type(expression: exp.Expression, resolver: Resolver) -> str:
+    if isinstance(expression, exp.Alias):
+        return _infer_type(expression.this, resolver)
+    if isinstance(expression, exp.Column):
+        src = resolver.find_source(expression.table) if expression.table else None
+        col = src.column(expression.name) if src else None
+        return col.type if col else ""
+    if isinstance(expression, exp.Count):
+        return "INTEGER"
+    if isinstance(expression, exp.Avg):
+        return "REAL"
+    if isinstance(expression, (exp.Sum, exp.Min, exp.Max)):
+        return _infer_type(expression.this, resolver)
+    if isinstance(expression, exp.Cast):
+        return expression.to.sql().upper()
+    if isinstance(expression, exp.Literal):
+        return "TEXT" if expression.is_string else ("INTEGER" if expression.is_int else "REAL")
+    if isinstance(expression, (exp.Predicate, exp.Not, exp.And, exp.Or)):
+        return "BOOLEAN"
+    return ""
+
+
+def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool = False,
+            default_star: bool = True) -> Projection:
+    """Resolve a select list (``*`` expanded), name its outputs and make the names unique."""
+    dialect = resolver.ctx.dialect
+    if not items:
+        if not default_star:
+            raise PlanError("The column list is empty.")
+        items = [exp.Star()]
+    expanded: list[tuple[exp.Expression, str | None, exp.Expression]] = []  # (resolved, alias, original)
+    for item in items:
+        if isinstance(item, exp.Star):
+            for s in resolver.sources:
+                for c in s.columns:
+                    expanded.append((_qualified(s.qualifier, c.name), None, item))
+            continue
+        resolved = resolver.resolve(item)
+        if isinstance(resolved, exp.Column) and isinstance(resolved.this, exp.Star):
+            src = resolver.find_source(resolved.table)
+            for c in src.columns:
+                expanded.append((_qualified(src.qualifier, c.name), None, item))
+            continue
+        alias = None
+        if isinstance(resolved, exp.Alias):
+            alias = resolved.alias
+            resolved = resolved.this
+        expanded.append((resolved, alias, item))
+    out_items, schema, origins = [], [], []
+    taken: set[str] = set()
+    for resolved, alias, original in expanded:
+        if alias is not None:
+            name = alias
+        elif isinstance(resolved, exp.Column):
+            name = resolved.name
+        else:
+            inner = original.this if isinstance(original, exp.Alias) else original
+            name = inner.sql(dialect=dialect.input_dialect)
+        if name.casefold() in taken:
+            base = f"{resolved.table}_{name}" if isinstance(resolved, exp.Column) and resolved.table else name
+            candidate, n = base, 2
+            while candidate.casefold() in taken:
+                candidate = f"{base}_{n}"
+                n += 1
+            name = candidate
+        taken.add(name.casefold())
+        if isinstance(resolved, exp.Column) and resolved.name == name:
+            out_items.append(resolved)
+        else:
+            out_items.append(exp.alias_(resolved, exp.to_identifier(name, quoted=True)))
+        schema.append(Column(name, _infer_type(resolved, resolver)))
+        origins.append((resolved.table, resolved.name) if isinstance(resolved, exp.Column) else None)
+    return Projection(out_items, tuple(schema), origins, distinct)
+
+
+def _projection_param(action: Action, param: str, resolver: Resolver, *, required: bool = False) -> Projection:
+    """The column list in ``param``; all input columns when an optional list is omitted."""
+    text = action.get(param)
+    if text is None:
+        return project([], resolver)
+    distinct, items = parse_select_list(text, resolver.ctx.dialect)
+    resolver.raw_text = text
+    return project(items, resolver, distinct=distinct, default_star=not required)
+
+
+def _select(projection: Projection, *sources: Source) -> exp.Select:
+    select = exp.Select(expressions=projection.items)
+    if projection.distinct:
+        select.set("distinct", exp.Distinct())
+    select.set("from_", exp.From(this=sources[0].table_expression()))
+    return select
+
+
+def _carry_order(select: exp.Select, src: Source, projection: Projection) -> tuple[bool, tuple | None]:
+    """Keep ``src``'s row order in ``select``.
+
+    The input's ordering keys are input columns, so the new query can always sort by them
+    (unless it is DISTINCT and a key was projected away, which SQL forbids).  Returns whether
+    the new node is ordered, and its ordering over its own output columns when every key
+    survives (None otherwise: the order then holds for this node but cannot be repeated).
+    """
+    if src.node is None or not src.node.ordering:
+        return False, None
+    rebased = []
+    for key in src.node.ordering:
+        for out, origin in zip(projection.schema, projection.origins):
+            if origin and origin[0] == src.qualifier and origin[1] == key.this.name:
+                rebased.append(_ordered_by_name(key, out.name))
+                break
+    survives = len(rebased) == len(src.node.ordering)
+    if projection.distinct and not survives:
+        return False, None
+    keys = [exp.Ordered(this=_qualified(src.qualifier, key.this.name), desc=key.args.get("desc"),
+                        nulls_first=key.args.get("nulls_first")) for key in src.node.ordering]
+    select.set("order", exp.Order(expressions=keys))
+    return True, tuple(rebased) if survives else None
+
+
+def _ordered_by_name(key: exp.Ordered, name: str) -> exp.Ordered:
+    return exp.Ordered(this=exp.column(exp.to_identifier(name, quoted=True)), desc=key.args.get("desc"),
+                       nulls_first=key.args.get("nulls_first"))
+
+
+def _no_aggregates(expression: exp.Expression, where: str) -> None:
+    agg = expression.find(exp.AggFunc)
+    if agg is not None and not agg.find_ancestor(exp.Select):
+        raise PlanError(f"{where} cannot use the aggregate {agg.sql()}: aggregate with "
+                        f"perform_aggregate (its HAVING condition filters groups).")
+
+
+# ---------------------------------------------------------------------- operations
+OPERATIONS: dict[str, type["Operation"]] = {}
+
+
+class Operation:
+    """Base class: one subclass per relational-algebra action, registered by its catalog name."""
+
+    action: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.action:
+            OPERATIONS[cls.action] = cls
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        raise NotImplementedError
+
+    @staticmethod
+    def node(action: Action, ctx: Context, body: exp.Query, schema: tuple[Column, ...], *,
+             ordered: bool = False, ordering: tuple | None = None) -> PlanNode:
+        params = tuple(action.to_list()[1:])
+        return ctx.plan.new_node(action.name, params, tuple(ctx.referenced), body, schema,
+                                 ordered=ordered, ordering=ordering)
+
+
+class ProjectionOp(Operation):
+    action = "perform_projection"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        src = source(action["table_id"], ctx)
+        projection = _projection_param(action, "columns", Resolver([src], ctx), required=True)
+        body = _select(projection, src)
+        ordered, ordering = _carry_order(body, src, projection)
+        return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
+
+
+class FilterOp(Operation):
+    action = "perform_filter"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        src = source(action["table_id"], ctx)
+        resolver = Resolver([src], ctx, raw_text=action["conditions"])
+        condition = resolver.resolve(parse_condition(action["conditions"], ctx.dialect))
+        _no_aggregates(condition, "A filter condition")
+        projection = _projection_param(action, "projected_columns", resolver)
+        body = _select(projection, src).where(condition, copy=False)
+        ordered, ordering = _carry_order(body, src, projection)
+        return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
+
+
+_JOIN_TYPES = {
+    "JOIN": ("", "INNER"), "INNER": ("", "INNER"), "INNER JOIN": ("", "INNER"),
+    "LEFT": ("LEFT", ""), "LEFT JOIN": ("LEFT", ""), "LEFT OUTER JOIN": ("LEFT", ""), "LEFT OUTER": ("LEFT", ""),
+    "RIGHT": ("RIGHT", ""), "RIGHT JOIN": ("RIGHT", ""), "RIGHT OUTER JOIN": ("RIGHT", ""),
+    "RIGHT OUTER": ("RIGHT", ""),
+    "FULL": ("FULL", ""), "FULL JOIN": ("FULL", ""), "FULL OUTER JOIN": ("FULL", ""), "FULL OUTER": ("FULL", ""),
+    "CROSS": ("", "CROSS"), "CROSS JOIN": ("", "CROSS"),
+}
+
+
+class JoinOp(Operation):
+    action = "perform_join"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        refs, conditions, types = action["tables"], action["join_conditions"], action["join_types"]
+        n = len(refs)
+        if n < 2:
+            raise PlanError(f"perform_join needs at least two tables, got {n}: {list(refs)}.")
+        if len(conditions) != n - 1 or len(types) != n - 1:
+            raise PlanError(f"perform_join with {n} tables needs {n - 1} join condition(s) and {n - 1} join "
+                            f"type(s); got {len(conditions)} condition(s) and {len(types)} type(s).")
+        sources = [source(r, ctx) for r in refs]
+        select = exp.Select().from_(sources[0].table_expression(), copy=False)
+        for i, (src, condition, jtype) in enumerate(zip(sources[1:], conditions, types), start=1):
+            key = " ".join(str(jtype).upper().split())
+            if key not in _JOIN_TYPES:
+                raise PlanError(f"Unknown join type {jtype!r}; use one of INNER JOIN, LEFT JOIN, RIGHT JOIN, "
+                                f"FULL JOIN, CROSS JOIN.")
+            side, kind = _JOIN_TYPES[key]
+            join = exp.Join(this=src.table_expression())
+            if side:
+                join.set("side", side)
+            if kind:
+                join.set("kind", kind)
+            if kind == "CROSS":
+                if condition.strip():
+                    raise PlanError(f"A CROSS JOIN takes no condition; give \"\" for join {i} or use INNER JOIN.")
+            else:
+                if not condition.strip():
+                    raise PlanError(f"Join {i} ({key} of {src.qualifier}) needs a condition; use CROSS JOIN "
+                                    f"for a Cartesian product.")
+                resolver = Resolver(sources[: i + 1], ctx, raw_text=condition)
+                on = resolver.resolve(parse_condition(condition, ctx.dialect))
+                _no_aggregates(on, "A join condition")
+                join.set("on", on)
+            select.append("joins", join)
+        resolver = Resolver(sources, ctx)
+        projection = _projection_param(action, "projected_columns", resolver)
+        select.set("expressions", projection.items)
+        if projection.distinct:
+            select.set("distinct", exp.Distinct())
+        return self.node(action, ctx, select, projection.schema)
+
+
+class OrderByOp(Operation):
+    action = "perform_order_by"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        src = source(action["table_id"], ctx)
+        resolver = Resolver([src], ctx)
+        projection = _projection_param(action, "projected_columns", resolver)
+        aliases = [c.name for c, item in zip(projection.schema, projection.items) if isinstance(item, exp.Alias)]
+        key_resolver = Resolver([src], ctx, aliases=aliases, raw_text=action["order_condition"])
+        keys = [key_resolver.resolve(k) for k in parse_ordering(action["order_condition"], ctx.dialect)]
+        body = _select(projection, src)
+        body.set("order", exp.Order(expressions=keys))
+        return self.node(action, ctx, body, projection.schema, ordered=True,
+                         ordering=_ordering_over_output(keys, projection))
+
+
+def _ordering_over_output(keys: list[exp.Ordered], projection: Projection) -> tuple | None:
+    """The ordering keys rewritten over the output's column names, or None if one is not an output."""
+    out = []
+    by_sql = {}
+    for col, item in zip(projection.schema, projection.items):
+        inner = item.this if isinstance(item, exp.Alias) else item
+        by_sql[inner.sql()] = col.name
+    for key in keys:
+        expression = key.this
+        name = None
+        if isinstance(expression, exp.Column) and not expression.table:
+            name = next((c.name for c in projection.schema if c.name == expression.name), None)
+        if name is None:
+            name = by_sql.get(expression.sql())
+        if name is None:
+            return None
+        out.append(_ordered_by_name(key, name))
+    return tuple(out)
+
+
+class LimitOp(Operation):
+    action = "perform_limit"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        src = source(action["table_id"], ctx)
+        count, offset = parse_limit(action["limit"])
+        node = src.node
+        if (node is not None and node.ordered and node.ordering is None
+                and isinstance(node.expression, exp.Select) and not node.expression.args.get("limit")
+                and not node.expression.args.get("offset")):
+            # The ordering's keys are not among its columns, so no later query can repeat it:
+            # apply the limit inside the ordering's own query, where ORDER BY ... LIMIT is exact.
+            inner = node.expression.copy().limit(count, copy=False)
+            if offset:
+                inner = inner.offset(offset, copy=False)
+            if action.get("projected_columns") is None:
+                return self.node(action, ctx, inner, node.schema, ordered=True)
+            projection = _projection_param(action, "projected_columns", Resolver([src], ctx))
+            body = exp.Select(expressions=projection.items)
+            body.set("from_", exp.From(this=inner.subquery(exp.to_identifier(src.qualifier, quoted=True))))
+            if projection.distinct:
+                body.set("distinct", exp.Distinct())
+            return self.node(action, ctx, body, projection.schema)
+        resolver = Resolver([src], ctx)
+        projection = _projection_param(action, "projected_columns", resolver)
+        body = _select(projection, src)
+        ordered, ordering = _carry_order(body, src, projection)
+        body = body.limit(count, copy=False)
+        if offset:
+            body = body.offset(offset, copy=False)
+        return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
+
+
+class AggregateOp(Operation):
+    action = "perform_aggregate"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        src = source(action["table_id"], ctx)
+        projection = _projection_param(action, "projected_columns", Resolver([src], ctx), required=True)
+        aliases = [c.name for c, item in zip(projection.schema, projection.items) if isinstance(item, exp.Alias)]
+        group_resolver = Resolver([src], ctx, aliases=aliases, raw_text=action["group_by"])
+        groups = [group_resolver.resolve(g) for g in parse_group_by(action["group_by"], ctx.dialect)]
+        body = _select(projection, src)
+        if groups:
+            body.set("group", exp.Group(expressions=groups))
+        having_text = action.get("having_condition")
+        if having_text:
+            having_resolver = Resolver([src], ctx, aliases=aliases, raw_text=having_text)
+            body.set("having", exp.Having(this=having_resolver.resolve(parse_condition(having_text, ctx.dialect))))
+        return self.node(action, ctx, body, projection.schema)
+
+
+class _SetOperation(Operation):
+    def sides(self, action: Action, ctx: Context) -> tuple[exp.Select, exp.Select, tuple[Column, ...]]:
+        left_src = source(action["table_1"], ctx)
+        right_src = source(action["table_2"], ctx)
+        selects = []
+        schemas = []
+        for src, param in ((left_src, "table_1_columns"), (right_src, "table_2_columns")):
+            projection = _projection_param(action, param, Resolver([src], ctx))
+            selects.append(_select(projection, src))
+            schemas.append(projection.schema)
+        if len(schemas[0]) != len(schemas[1]):
+            raise PlanError(f"{action.name} needs the same number of columns on both sides: "
+                            f"{left_src.qualifier} gives {len(schemas[0])} ({', '.join(c.name for c in schemas[0])}), "
+                            f"{right_src.qualifier} gives {len(schemas[1])} ({', '.join(c.name for c in schemas[1])}).")
+        return selects[0], selects[1], schemas[0]
+
+
+class UnionOp(_SetOperation):
+    action = "perform_union"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        quantifier = str(action["quantifier"]).strip().upper()
+        if quantifier not in ("ALL", "DISTINCT"):
+            raise PlanError(f"perform_union's first parameter must be ALL or DISTINCT, got {action['quantifier']!r}.")
+        left, right, schema = self.sides(action, ctx)
+        body = exp.Union(this=left, expression=right, distinct=quantifier == "DISTINCT")
+        return self.node(action, ctx, body, schema)
+
+
+class IntersectOp(_SetOperation):
+    action = "perform_intersect"
+
+    def build(self, action: Action, ctx: Context) -> PlanNode:
+        left, right, schema = self.sides(action, ctx)
+        body = exp.Intersect(this=left, expression=right, distinct=True)
+        return self.node(action, ctx, body, schema)

@@ -1,0 +1,350 @@
+"""Running agents over task sets: one process, a process pool, or Ray; resumable; scorecards.
+
+Layout of an output directory::
+
+    run.json                 what was run (agent spec, env settings, task ids); a resumed run must match
+    episodes/<task>.jsonl    the steps of one finished episode, written atomically
+    episodes/<task>.json     its record (solved, steps, errors, reward, cost, tokens, ...)
+    trajectories.jsonl       every step of every episode, in task order (rebuilt at the end)
+    summary.json             counts and rates, by difficulty
+    scorecard.md / .png      the scorecard as Markdown and as a chart
+
+An episode's files appear only once it has finished, by rename, so an interrupted run loses at
+most the episodes in flight and a rerun with the same ``--out`` plays exactly the missing ones.
+
+A step line holds: task, step, action text, parsed action, observation kind and text, reward,
+CTE id, relation, error, cost, timing and the agent's token counts for that step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable, Iterable, TextIO
+
+from querygym.errors import DatasetError, InvalidArgumentError, QueryGymError
+from querygym.converters.tasks import TaskSet
+from querygym.agents import get
+from querygym.env.environment import QueryGymEnv
+from querygym.runs.scorecard import write_scorecard
+
+
+# ---------------------------------------------------------------------- one episode
+def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Play one task with one agent; returns the step lines and the episode record."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False, "steps": 0,
+                              "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
+                              "tokens": {}, "error": None, "requires_report": bool(getattr(task, "requires_report",
+                                                                                           False)),
+                              "report": None, "policy_violations": 0}
+    lines: list[dict[str, Any]] = []
+    try:
+        agent.reset(task)
+        obs, info = env.reset(options={"task_id": task.id})
+    except (QueryGymError, InvalidArgumentError) as exc:
+        record["error"] = getattr(exc, "reason", None) or str(exc)
+        record["elapsed_s"] = round(time.perf_counter() - started, 6)
+        return lines, record
+    error_kinds: Counter = Counter()
+    tokens: Counter = Counter()
+    step = 0
+    while not agent.done:
+        step += 1
+        before = dict(agent.usage)
+        t0 = time.perf_counter()
+        try:
+            action = agent.act(obs, info)
+        except QueryGymError as exc:
+            record["error"] = f"the agent failed: {exc}"
+            break
+        t1 = time.perf_counter()
+        obs, reward, terminated, truncated, info = env.step(action)
+        t2 = time.perf_counter()
+        used = {k: v - before.get(k, 0) for k, v in agent.usage.items() if v != before.get(k, 0)}
+        tokens.update(used)
+        lines.append({"task": task.id, "step": step, "action": action, "parsed_action": info["action"],
+                      "kind": info["kind"], "observation": obs, "reward": reward, "cte_id": info["cte_id"],
+                      "relation": info.get("relation"), "error": info["error"], "cost": info.get("cost", 0.0),
+                      "terminated": terminated, "truncated": truncated, "agent_s": round(t1 - t0, 6),
+                      "env_s": round(t2 - t1, 6), "tokens": used})
+        record["reward"] += reward
+        record["cost"] = info.get("total_cost", record["cost"])
+        if info["kind"] == "error":
+            error_kinds[info["error"]["type"]] += 1
+        if info.get("policy_violations"):
+            record["policy_violations"] += len(info["policy_violations"])
+        if info["kind"] == "report":
+            record["report"] = {"score": info["report"]["score"], **info["report"]["components"],
+                                "policy_violations": info["report"]["policy_violations"]}
+        if terminated or truncated:
+            record["solved"] = bool(terminated)
+            record["truncated"] = bool(truncated)
+            break
+    record.update(steps=len(lines), errors=sum(error_kinds.values()), error_kinds=dict(error_kinds),
+                  tokens=dict(tokens), elapsed_s=round(time.perf_counter() - started, 6))
+    return lines, record
+
+
+# ---------------------------------------------------------------------- workers
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(tasks: TaskSet, env_kwargs: dict[str, Any], agent_spec: dict[str, Any]) -> None:
+    _WORKER["tasks"] = tasks
+    _WORKER["env"] = QueryGymEnv(tasks, **env_kwargs)
+    _WORKER["agent"] = get(**agent_spec)
+
+
+def _worker_play(task_id: Any):
+    return play_episode(_WORKER["env"], _WORKER["agent"], _WORKER["tasks"][task_id])
+
+
+class _RayActor:  # made a Ray actor class in _run_ray; kept importable for pickling by reference
+    def __init__(self, tasks, env_kwargs, agent_spec):
+        _worker_init(tasks, env_kwargs, agent_spec)
+
+    def play(self, task_id):
+        return _worker_play(task_id)
+
+
+# ---------------------------------------------------------------------- a whole run
+def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *,
+              env_kwargs: dict[str, Any] | None = None, workers: int = 1, executor: str = "process",
+              ray_address: str | None = None, progress: TextIO | None = sys.stderr,
+              on_episode: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Play every task of ``tasks`` with the agent ``agent_spec`` describes; resumable in ``out_dir``.
+
+    ``executor`` is ``"process"`` (a process pool of ``workers``; one process plays in-line when
+    ``workers`` is 1) or ``"ray"`` (``workers`` Ray actors on a local or given cluster).
+    """
+    if workers < 1:
+        raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
+    if executor not in ("process", "ray"):
+        raise InvalidArgumentError(f"executor must be 'process' or 'ray', got {executor!r}")
+    env_kwargs = dict(env_kwargs or {})
+    out = Path(out_dir)
+    episodes_dir = out / "episodes"
+    episodes_dir.mkdir(parents=True, exist_ok=True)
+    config = {"agent": agent_spec, "env": env_kwargs, "tasks": [str(t.id) for t in tasks]}
+    _check_resume(out / "run.json", config)
+    done = {p.stem for p in episodes_dir.glob("*.json")}
+    todo = [t for t in tasks if _safe(t.id) not in done]
+    bar = _Progress(progress, len(tasks), already=len(tasks) - len(todo),
+                    solved=sum(_read_record(episodes_dir / f"{_safe(t.id)}.json")["solved"]
+                               for t in tasks if _safe(t.id) in done))
+    started = time.perf_counter()
+
+    def finish(lines: list[dict], record: dict) -> None:
+        _atomic_write(episodes_dir / f"{_safe(record['task'])}.jsonl",
+                      "".join(json.dumps(line, ensure_ascii=False, default=str) + "\n" for line in lines))
+        _atomic_write(episodes_dir / f"{_safe(record['task'])}.json", json.dumps(record, default=str))
+        bar.update(record["solved"])
+        if on_episode is not None:
+            on_episode(record)
+
+    if todo:
+        if executor == "ray":
+            _run_ray(tasks, todo, env_kwargs, agent_spec, workers, ray_address, finish)
+        elif workers == 1:
+            _worker_init(tasks, env_kwargs, agent_spec)
+            try:
+                for task in todo:
+                    finish(*_worker_play(task.id))
+            finally:
+                _WORKER["env"].close()
+                _WORKER.clear()
+        else:
+            _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish)
+    bar.close()
+    records = [_read_record(episodes_dir / f"{_safe(t.id)}.json") for t in tasks]
+    _atomic_write(out / "trajectories.jsonl", "".join(
+        (episodes_dir / f"{_safe(t.id)}.jsonl").read_text(encoding="utf-8") for t in tasks))
+    summary = summarise(records)
+    summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    summary["played_now"] = len(todo)
+    _atomic_write(out / "summary.json", json.dumps(summary, indent=2, default=str))
+
+    write_scorecard(summary, records, out)
+    return summary
+
+
+def _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                             initargs=(tasks, env_kwargs, agent_spec)) as pool:
+        pending = {pool.submit(_worker_play, t.id) for t in todo[: workers * 2]}
+        queue = list(todo[workers * 2:])
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                finish(*future.result())
+                if queue:
+                    pending.add(pool.submit(_worker_play, queue.pop(0).id))
+
+
+def _run_ray(tasks, todo, env_kwargs, agent_spec, workers, address, finish) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise InvalidArgumentError("the Ray executor needs Ray: pip install 'querygym-ra[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    try:
+        actor_cls = ray.remote(num_cpus=1)(_RayActor)
+        tasks_ref = ray.put(tasks)
+        actors = [actor_cls.remote(tasks_ref, env_kwargs, agent_spec) for _ in range(workers)]
+        queue = list(todo)
+        running = {}
+        for actor in actors:
+            if queue:
+                running[actor.play.remote(queue.pop(0).id)] = actor
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1)
+            actor = running.pop(ready[0])
+            finish(*ray.get(ready[0]))
+            if queue:
+                running[actor.play.remote(queue.pop(0).id)] = actor
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------- summaries
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(records)
+    solved = [r for r in records if r["solved"]]
+    total_cost = sum(r.get("cost", 0.0) for r in records)
+    by_difficulty: dict[str, dict[str, Any]] = {}
+    for r in records:
+        d = by_difficulty.setdefault(r.get("difficulty") or "unknown", {"episodes": 0, "solved": 0})
+        d["episodes"] += 1
+        d["solved"] += bool(r["solved"])
+    for d in by_difficulty.values():
+        d["success_rate"] = d["solved"] / d["episodes"]
+    tokens: Counter = Counter()
+    error_kinds: Counter = Counter()
+    for r in records:
+        tokens.update(r.get("tokens") or {})
+        error_kinds.update(r.get("error_kinds") or {})
+    reporting = [r for r in records if r.get("requires_report")]
+    report_metrics = None
+    if reporting:
+        def mean(key):
+            return round(sum((r["report"] or {}).get(key, 0.0) for r in reporting) / len(reporting), 4)
+
+        report_metrics = {
+            "tasks": len(reporting), "submitted": sum(r["report"] is not None for r in reporting),
+            "answer_accuracy": mean("answer"), "definition_accuracy": mean("definitions"),
+            "reconciliation_rate": mean("reconciliation"), "evidence": mean("evidence"),
+            "mean_report_score": mean("score"),
+            "reports_violating_policies": sum(bool((r["report"] or {}).get("policy_violations")) for r in reporting),
+            "policy_violations_seen": sum(r.get("policy_violations", 0) for r in reporting),
+        }
+    return {
+        "episodes": n, "solved": len(solved), "success_rate": len(solved) / n if n else 0.0,
+        "reports": report_metrics,
+        "steps": sum(r["steps"] for r in records), "errors": sum(r["errors"] for r in records),
+        "mean_steps_solved": (sum(r["steps"] for r in solved) / len(solved)) if solved else None,
+        "steps_to_solve": dict(sorted(Counter(r["steps"] for r in solved).items())),
+        "error_kinds": dict(error_kinds.most_common()),
+        "total_cost": round(total_cost, 6),
+        # cost-normalised success: answers per 100 units of action cost spent over the whole run
+        "solved_per_100_cost": round(100 * len(solved) / total_cost, 4) if total_cost else None,
+        "mean_cost_solved": round(sum(r.get("cost", 0.0) for r in solved) / len(solved), 4) if solved else None,
+        "by_difficulty": by_difficulty, "tokens": dict(tokens),
+        "unsolved": [r["task"] for r in records if not r["solved"]],
+        "failed_to_start": {str(r["task"]): r["error"] for r in records if r.get("error")},
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"episodes: {summary['episodes']}",
+             f"solved:   {summary['solved']} ({summary['success_rate']:.1%})",
+             f"steps:    {summary['steps']} (errors: {summary['errors']})"]
+    if summary["mean_steps_solved"] is not None:
+        lines.append(f"mean steps to solve: {summary['mean_steps_solved']:.1f}")
+    if summary.get("solved_per_100_cost") is not None:
+        lines.append(f"cost: {summary['total_cost']:g} in all; {summary['solved_per_100_cost']:.2f} solved per "
+                     f"100 cost")
+    for diff, d in sorted(summary["by_difficulty"].items()):
+        lines.append(f"  {diff:<12} {d['solved']}/{d['episodes']}")
+    reports = summary.get("reports")
+    if reports:
+        lines.append(f"reports: {reports['submitted']}/{reports['tasks']} submitted; answer accuracy "
+                     f"{reports['answer_accuracy']:.1%}, definition accuracy {reports['definition_accuracy']:.1%}, "
+                     f"reconciliation {reports['reconciliation_rate']:.1%}, mean score "
+                     f"{reports['mean_report_score']:.3f}; {reports['reports_violating_policies']} violating a policy")
+    if summary["unsolved"]:
+        more = ", …" if len(summary["unsolved"]) > 20 else ""
+        lines.append("unsolved: " + ", ".join(map(str, summary["unsolved"][:20])) + more)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- files and progress
+def _safe(task_id: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(task_id))
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _check_resume(path: Path, config: dict[str, Any]) -> None:
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(config, default=str)):
+            raise InvalidArgumentError(f"{path.parent} holds a run of another agent, settings or task selection; "
+                                       f"resume it with the same arguments or choose another --out")
+    else:
+        _atomic_write(path, json.dumps(config, indent=2, default=str))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class _Progress:
+    """A progress bar with the live success rate on a terminal; about ten lines in a log file."""
+
+    def __init__(self, stream: TextIO | None, total: int, *, already: int = 0, solved: int = 0):
+        self.stream, self.total, self.done, self.solved = stream, total, already, solved
+        self.tty = stream is not None and hasattr(stream, "isatty") and stream.isatty()
+        self.started = time.perf_counter()
+
+    def update(self, solved: bool) -> None:
+        self.done += 1
+        self.solved += bool(solved)
+        if self.stream is None:
+            return
+        rate = self.solved / self.done
+        if self.tty:
+            filled = int(30 * self.done / max(1, self.total))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                              f"solved {self.solved} ({rate:.0%})")
+        elif self.done == self.total or self.done % max(1, self.total // 10) == 0:
+            self.stream.write(f"[{self.done}/{self.total}] solved {self.solved} ({rate:.0%})\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream is not None and self.tty:
+            self.stream.write("\n")
+
+
+def tasks_with(tasks: TaskSet, ids: Iterable[str]) -> TaskSet:
+    wanted = set(ids)
+    return TaskSet([t for t in tasks if str(t.id) in wanted], name=tasks.name)

@@ -1,0 +1,1069 @@
+"""Table comparison: is the agent's result table the target table, or a part of it?
+
+:func:`compare_tables` decides equal / subset / superset / different between a
+predicted table and the target (gold) table.  The reward is computed from its
+answer, so its semantics are written down here and each rule is tested in
+``tests/test_compare.py``.
+
+Semantics of the default ``mode="bag"``
+---------------------------------------
+
+* **Tables.**  A table is a pandas ``DataFrame`` or a list/tuple of rows, each
+  row a tuple or list (what ``cursor.fetchall()`` returns).  Column names are
+  ignored entirely.  An empty list of rows has no known width; it takes the
+  width of the other table, so ``[]`` equals a 0-row table of any width.
+* **Rows are a bag (multiset).**  Row order is ignored and duplicates count:
+  ``[(1,), (1,)]`` is not ``[(1,)]``.
+* **Column order is ignored** through a column correspondence: a bijection
+  between predicted and target columns (an injection when the widths differ).
+  It is found without enumerating permutations: columns are first paired only
+  with columns that have a compatible multiset of values, identical columns are
+  collapsed (a symmetric choice is explored once), and a backtracking search
+  over the remaining ambiguity checks, after each column it assigns, that the
+  bags of rows projected onto the columns assigned so far are still compatible.
+  A necessary row invariant (the bag of each row's sorted values) is checked
+  first, and once the assigned columns pair the rows one to one, each further
+  column is checked elementwise.  The search is capped at ``_SEARCH_BUDGET``
+  units of work (rows visited plus a fixed cost per step; about a second).  A
+  search that hits the cap gives up and reports "different" with
+  ``complete=False`` and a detail saying so: it never claims an equality it has
+  not verified, but it may miss one.  Reaching the cap takes many columns that
+  look alike value by value, agree on most partial projections and on the
+  sorted-row invariant, and still differ as whole rows; random and
+  deliberately hard 0/1 tables with 8-24 columns stay far below it (see
+  ``benchmarks/bench_compare.py``).
+* **Numbers** (``int``, ``float``, ``Decimal``, numpy numbers, and ``bool`` as
+  the integers 0 and 1, because SQLite has no boolean type and PostgreSQL does)
+  compare as numbers: two numbers are equal when they agree after rounding to
+  ``sig_digits`` significant digits (default 9), half to even, except that
+  rounding is never coarser than a whole number, so integers always compare
+  exactly (``1234567890123 != 1234567890124``) and an integral float equals the
+  integer (``3 == 3.0 == Decimal("3.00")``).  Rounding, unlike an ``abs(a-b)
+  < tol`` test, is an equivalence relation, which bags need; its price is the
+  boundary: two values a hair apart that straddle a rounding boundary
+  (``1.0000000049999`` vs ``1.0000000050001`` at 9 digits) are unequal, and a
+  float next to a boundary may round either way.  Floats from the same
+  computation in another order differ in the last bit or so, which crosses a
+  9-digit boundary about once in ten million values; ``sig_digits`` near 15
+  approaches float64's own precision and leaves almost no tolerance.  A float beyond 2**53 is
+  an integer and compares exactly, so it equals an int only if it is exactly
+  that int (``1e30 != 10**30``; ``Decimal("1e30") == 10**30``).
+  A ``float32`` or ``float16`` value stands for the shortest decimal that
+  reads back as it (what numpy prints), so ``float32(0.1)`` equals ``0.1``.
+* **Strings** compare exactly: case-sensitive, no trimming.  ``bytes`` compare
+  exactly and never equal a string.  The string ``"3"`` is not the number 3.
+  Other values (dates, timestamps, ...) compare by Python equality;
+  unhashable ones (lists, dicts) by their type and ``repr``.
+* **NULL** (``None``, ``NaN`` of any float or Decimal type, ``pd.NA``,
+  ``NaT``) equals NULL and nothing else: not 0, not ``""``.
+* **Empty equals empty**: 0 rows against 0 rows of the same width is equal;
+  0 rows of different widths is a column subset or superset like any other
+  width mismatch.
+* **Subset and superset.**  ``rows`` is the relation of the row bags under the
+  column correspondence: "subset" when the prediction's bag is strictly inside
+  the target's, "superset" the reverse.  ``columns`` is "subset" when the
+  prediction has fewer columns and each maps to a distinct target column,
+  "superset" when it has more.  When the prediction has fewer columns, its rows
+  are compared with the target's rows projected onto the matched columns (as
+  bags), and the other way round.  ``relation`` is "equal" when both are equal,
+  "subset" when the prediction is inside the target in both rows and columns
+  (one of them strictly), "superset" in the mirror case, and "different"
+  otherwise (including mixed directions such as extra columns *and* missing
+  rows, whose ``rows``/``columns`` still say what was found).  When no column
+  correspondence makes the rows comparable, ``rows`` and ``columns`` are both
+  "different" and ``column_mapping`` is None.  An empty prediction is a
+  strict row subset of any non-empty target of its width.
+* **Order.**  With ``ordered=True`` equality requires the same sequence of rows
+  (under some column correspondence).  Everything else falls back to the
+  unordered relation but is never "equal": the same rows in another order give
+  ``relation="different"``, ``rows="different"`` and a detail saying the order
+  differs; subset and superset are checked as bags.
+
+``mode="set"``: BIRD's official evaluation
+------------------------------------------
+
+``mode="set"`` reproduces BIRD's evaluator exactly, for comparability with
+published numbers: ``set(map(tuple, pred_rows)) == set(map(tuple,
+gold_rows))`` with Python equality.  Rows of a list are used as given (no
+normalisation at all, so a NaN is equal only to the very same NaN object); a
+DataFrame is first turned into the rows a database driver would return (NULLs
+become ``None``, numpy scalars become Python scalars).  Its known flaws are kept
+on purpose: column order matters, duplicates are dropped, numbers get no
+tolerance (``0.1 + 0.2 != 0.3``), and there is no column matching.
+``relation`` is the set relation of the two sets of row tuples, ``ordered`` is
+ignored (the result says ``ordered=False``), and ``columns`` is "equal" when the
+widths agree, "different" otherwise.
+
+>>> from querygym.scoring.compare import compare_tables
+>>> compare_tables([(1, "a"), (2, "b")], [("b", 2.0), ("a", 1)]).relation
+'equal'
+>>> compare_tables([(1, "a")], [("b", 2), ("a", 1)]).detail
+'1 row of the target is missing'
+>>> compare_tables([(1, "a", 0)], [("a", 1)]).detail
+'the prediction has 1 extra column'
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from operator import itemgetter
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from querygym.errors import InvalidArgumentError
+
+__all__ = ["TableComparison", "compare_tables"]
+
+Relation = Literal["equal", "subset", "superset", "different"]
+
+MODES = ("bag", "set")
+MAX_SIG_DIGITS = 15
+
+# The column search gives up after this much work: each search node costs the
+# rows it visits (every row of both tables) plus _NODE_COST for its fixed
+# overhead (a few numpy/pandas calls).  About a second on one core.
+_SEARCH_BUDGET = 20_000_000
+_NODE_COST = 2_000
+
+# Numbers are keyed by their rounded value m * 10**e, with m free of trailing
+# zeros.  Keys that fit are packed into one int64 (m * 1024 + e + 512); the rest
+# become _BigNumber objects.  Both paths apply the same test, so one value
+# always gets one key.
+_MANTISSA_LIMIT = 1 << 50
+_EXP_BIAS = 512
+_EXP_SLOTS = 1024
+# Codes outside the packed keys' range (|key| < 2**60) for NULL and for objects.
+_NULL_CODE = -(1 << 62)
+_OBJECT_CODE_BASE = 1 << 61
+# Floats in this magnitude range are rounded with numpy; the rest in Python.
+_FAST_FLOAT_MIN = 1e-290
+_FAST_FLOAT_MAX = 1e15
+# 10.0**k by table lookup, for the exponents the fast float path meets.
+_POW10_BIAS = 300
+_POW10 = np.power(10.0, np.arange(-_POW10_BIAS, 309, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class TableComparison:
+    """The outcome of :func:`compare_tables`; truthy exactly when the tables are equal.
+
+    ``relation`` is the overall verdict, ``rows`` and ``columns`` its two parts
+    (see the module docstring).  ``column_mapping[i]`` is the index of the
+    predicted column matched to target column ``i``, or None when the
+    prediction has no column for it (column subset); the whole mapping is None
+    when no correspondence was found.  ``ordered`` says whether row order was
+    checked, ``detail`` explains the difference in one sentence, and
+    ``complete`` is False only when the column search gave up at its work cap.
+
+    >>> result = compare_tables([(2, "x")], [("x", 2)])
+    >>> bool(result), result.column_mapping
+    (True, (1, 0))
+    """
+
+    equal: bool
+    relation: Relation
+    rows: Relation
+    columns: Relation
+    column_mapping: tuple[int | None, ...] | None
+    ordered: bool
+    detail: str
+    mode: str = "bag"
+    pred_shape: tuple[int, int] = (0, 0)
+    gold_shape: tuple[int, int] = (0, 0)
+    complete: bool = True
+
+    def __bool__(self) -> bool:
+        return self.equal
+
+
+def compare_tables(
+    pred: object,
+    gold: object,
+    *,
+    ordered: bool = False,
+    mode: str = "bag",
+    sig_digits: int = 9,
+) -> TableComparison:
+    """Compare a predicted table with the target table under the module's semantics.
+
+    ``pred`` and ``gold`` are DataFrames or lists/tuples of rows; column names are
+    ignored.  ``ordered=True`` also requires the same row order for equality.
+    ``mode`` is ``"bag"`` (default: multiset of rows, column order ignored,
+    numeric tolerance) or ``"set"`` (BIRD's official set comparison).
+    ``sig_digits`` (1 to 15) is the numeric tolerance in significant digits.
+    Anything else, or an argument that is not a table, raises
+    :class:`~querygym.errors.InvalidArgumentError`.
+
+    >>> import pandas as pd
+    >>> gold = pd.DataFrame({"name": ["ann", "bob"], "total": [0.3, 2.0]})
+    >>> result = compare_tables([(2, "bob"), (0.1 + 0.2, "ann")], gold)
+    >>> result.equal, result.column_mapping
+    (True, (1, 0))
+    >>> compare_tables([(2, "bob")], gold).relation
+    'subset'
+    >>> compare_tables([(1,), (1,)], [(1,)], mode="set").equal
+    True
+    """
+    if mode not in MODES:
+        raise InvalidArgumentError(
+            f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}"
+        )
+    if not isinstance(ordered, (bool, np.bool_)):
+        raise InvalidArgumentError(f"ordered must be True or False; got {ordered!r}")
+    if (
+        isinstance(sig_digits, (bool, np.bool_))
+        or not isinstance(sig_digits, (int, np.integer))
+        or not 1 <= sig_digits <= MAX_SIG_DIGITS
+    ):
+        raise InvalidArgumentError(
+            f"sig_digits must be an integer from 1 to {MAX_SIG_DIGITS}; got {sig_digits!r}"
+        )
+    pred_table = _Table.of(pred, "pred")
+    gold_table = _Table.of(gold, "gold")
+    width = pred_table.width if pred_table.width is not None else gold_table.width
+    pred_table.adopt_width(width)
+    gold_table.adopt_width(gold_table.width if gold_table.width is not None else width)
+    if mode == "set":
+        return _compare_as_sets(pred_table, gold_table)
+    return _compare_as_bags(pred_table, gold_table, bool(ordered), int(sig_digits))
+
+
+# ---------------------------------------------------------------------------
+# Input tables
+
+
+class _Table:
+    """A validated input table: row count, width, and its columns."""
+
+    def __init__(self, role: str, n_rows: int, width: int | None, frame=None, rows=None):
+        self.role = role
+        self.n_rows = n_rows
+        self.width = width
+        self.frame = frame
+        self.rows = rows
+
+    @classmethod
+    def of(cls, table: object, role: str) -> _Table:
+        if isinstance(table, pd.DataFrame):
+            return cls(role, table.shape[0], table.shape[1], frame=table)
+        if not isinstance(table, (list, tuple)):
+            raise InvalidArgumentError(
+                f"{role} must be a table: a pandas DataFrame or a list/tuple of rows "
+                f"(each row a tuple or list); got {type(table).__name__}"
+            )
+        for row_type in set(map(type, table)):
+            if not issubclass(row_type, (tuple, list)) and (
+                not issubclass(row_type, Sequence) or issubclass(row_type, (str, bytes, bytearray))
+            ):
+                index = next(i for i, row in enumerate(table) if type(row) is row_type)
+                raise InvalidArgumentError(
+                    f"{role} row {index} is of type {row_type.__name__}; each row must be a "
+                    f"tuple or list of cell values (for one column, write [(1,), (2,)] not [1, 2])"
+                )
+        lengths = set(map(len, table))
+        if len(lengths) > 1:
+            first = len(table[0])
+            index = next(i for i, row in enumerate(table) if len(row) != first)
+            raise InvalidArgumentError(
+                f"{role} rows have different lengths: row 0 has {first} values, "
+                f"row {index} has {len(table[index])}; every row must have one value per column"
+            )
+        width = lengths.pop() if lengths else None
+        return cls(role, len(table), width, rows=table)
+
+    def adopt_width(self, width: int | None) -> None:
+        """An empty list of rows has no width of its own: it takes the other table's."""
+        if self.width is None:
+            self.width = width or 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows, self.width or 0)
+
+    def columns(self) -> list:
+        if self.frame is not None:
+            return [self.frame.iloc[:, j] for j in range(self.width)]
+        # itemgetter per column is about three times faster than zip(*rows).
+        return [list(map(itemgetter(j), self.rows)) for j in range(self.width)]
+
+    def driver_rows(self) -> list:
+        """The rows as a database driver returns them: Python scalars, NULL as None."""
+        if self.frame is None:
+            return list(self.rows)
+        frame = self.frame.astype(object)
+        frame = frame.where(frame.notna(), None)
+        return list(frame.itertuples(index=False, name=None))
+
+
+# ---------------------------------------------------------------------------
+# Normalisation: every cell becomes an int64 code; equal codes <=> equal values
+
+
+@dataclass(frozen=True)
+class _BigNumber:
+    """The key of a number whose rounded form does not fit the packed int64 key."""
+
+    mantissa: int
+    exponent: int
+
+
+@dataclass(frozen=True)
+class _Unhashable:
+    """The key of a cell value that cannot be hashed (a list, a dict): its repr."""
+
+    type_name: str
+    text: str
+
+
+class _Keys:
+    """Normalised keys of one column's distinct values, by position among them."""
+
+    def __init__(self) -> None:
+        self.num_pos: list[np.ndarray] = []
+        self.num_keys: list[np.ndarray] = []
+        self.obj_pos: list[int] = []
+        self.obj_keys: list[object] = []
+        self._py_num_pos: list[int] = []
+        self._py_num_keys: list[int] = []
+
+    def add_numbers(self, pos: np.ndarray, keys: np.ndarray) -> None:
+        self.num_pos.append(np.asarray(pos, dtype=np.int64))
+        self.num_keys.append(np.asarray(keys, dtype=np.int64))
+
+    def add_key(self, pos: int, key: object) -> None:
+        if key is None:  # NULL: positions without a key stay NULL
+            return
+        if type(key) is int:
+            self._py_num_pos.append(pos)
+            self._py_num_keys.append(key)
+        else:
+            self.obj_pos.append(pos)
+            self.obj_keys.append(key)
+
+    def finish(self) -> None:
+        if self._py_num_pos:
+            self.add_numbers(np.array(self._py_num_pos), np.array(self._py_num_keys))
+            self._py_num_pos, self._py_num_keys = [], []
+
+
+def _pack(mantissa: int, exponent: int) -> int | _BigNumber:
+    if -_MANTISSA_LIMIT < mantissa < _MANTISSA_LIMIT and -_EXP_BIAS <= exponent < _EXP_BIAS:
+        return mantissa * _EXP_SLOTS + exponent + _EXP_BIAS
+    return _BigNumber(mantissa, exponent)
+
+
+def _int_key(value: int) -> int | _BigNumber:
+    if value == 0:
+        return _pack(0, 0)
+    exponent = 0
+    while value % 10 == 0:
+        value //= 10
+        exponent += 1
+    return _pack(value, exponent)
+
+
+def _decimal_key(value: Decimal, sig: int) -> object:
+    """Round a Decimal exactly (half to even) to ``sig`` digits, never coarser than 1."""
+    if value.is_nan():
+        return None
+    if value.is_infinite():
+        return float(value)
+    sign, digit_tuple, exponent = value.as_tuple()
+    digits = "".join(map(str, digit_tuple)).lstrip("0")
+    if not digits:
+        return _pack(0, 0)
+    stripped = digits.rstrip("0")
+    exponent += len(digits) - len(stripped)
+    digits = stripped
+    decimals = max(sig - 1 - (len(digits) - 1 + exponent), 0)
+    drop = -(exponent + decimals)  # trailing digits that rounding removes
+    if drop <= 0:
+        mantissa = int(digits)
+    else:
+        kept = digits[:-drop] if drop < len(digits) else ""
+        rest = digits[-drop:] if drop <= len(digits) else digits.zfill(drop)
+        mantissa = int(kept or "0")
+        if rest[0] > "5" or (rest[0] == "5" and (rest[1:].strip("0") or mantissa % 2 == 1)):
+            mantissa += 1
+        exponent = -decimals
+        if mantissa == 0:
+            return _pack(0, 0)
+        while mantissa % 10 == 0:
+            mantissa //= 10
+            exponent += 1
+    return _pack(-mantissa if sign else mantissa, exponent)
+
+
+def _strip_zeros(mantissa: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mantissa, exponent = mantissa.copy(), exponent.copy()
+    # Each pass only looks at the values that still end in a zero.
+    todo = np.flatnonzero((mantissa % 10 == 0) & (mantissa != 0))
+    while len(todo):
+        mantissa[todo] //= 10
+        exponent[todo] += 1
+        todo = todo[mantissa[todo] % 10 == 0]
+    exponent[mantissa == 0] = 0
+    return mantissa, exponent
+
+
+def _add_packed(keys: _Keys, pos: np.ndarray, mantissa: np.ndarray, exponent: np.ndarray) -> None:
+    fits = (
+        (mantissa < _MANTISSA_LIMIT)
+        & (mantissa > -_MANTISSA_LIMIT)
+        & (exponent >= -_EXP_BIAS)
+        & (exponent < _EXP_BIAS)
+    )
+    keys.add_numbers(pos[fits], mantissa[fits] * _EXP_SLOTS + exponent[fits] + _EXP_BIAS)
+    for p, m, e in zip(pos[~fits], mantissa[~fits], exponent[~fits]):
+        keys.add_key(int(p), _pack(int(m), int(e)))
+
+
+def _add_ints(keys: _Keys, pos: np.ndarray, values: np.ndarray) -> None:
+    values = np.asarray(values, dtype=np.int64)
+    mantissa, exponent = _strip_zeros(values, np.zeros(len(values), dtype=np.int64))
+    _add_packed(keys, pos, mantissa, exponent)
+
+
+def _add_floats(keys: _Keys, pos: np.ndarray, values: np.ndarray, sig: int) -> None:
+    x = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(x)
+    fast = (magnitude == 0) | ((magnitude > _FAST_FLOAT_MIN) & (magnitude < _FAST_FLOAT_MAX))
+    for p, v in zip(pos[~fast], x[~fast]):  # NaN, infinities, extreme magnitudes
+        if math.isinf(v):
+            keys.add_key(int(p), float(v))
+        elif not math.isnan(v):
+            keys.add_key(int(p), _decimal_key(Decimal(float(v)), sig))
+    x, magnitude, pos = x[fast], magnitude[fast], pos[fast]
+    nonzero = magnitude != 0
+    with np.errstate(divide="ignore"):
+        exponent = np.where(nonzero, np.floor(np.log10(np.where(nonzero, magnitude, 1.0))), 0)
+    exponent = exponent.astype(np.int64)
+    # log10 can be off by one next to a power of ten; correct it against the power.
+    exponent -= (magnitude < _POW10[exponent + _POW10_BIAS]) & nonzero
+    exponent += (magnitude >= _POW10[exponent + 1 + _POW10_BIAS]) & nonzero
+    decimals = np.maximum(sig - 1 - exponent, 0)
+    mantissa = np.rint(x * _POW10[decimals + _POW10_BIAS]).astype(np.int64)
+    mantissa, exponent = _strip_zeros(mantissa, -decimals)
+    _add_packed(keys, pos, mantissa, exponent)
+
+
+def _widen_narrow_floats(values: np.ndarray) -> np.ndarray:
+    """float32/float16 values as the shortest decimals that read back as them.
+
+    numpy prints float32(0.1) as "0.1"; its exact value, 0.100000001490116..., would
+    not equal the float64 0.1 at 9 significant digits.
+    """
+    return values.astype(str).astype(np.float64)
+
+
+def _add_objects(keys: _Keys, values: np.ndarray, sig: int) -> None:
+    if set(map(type, values)) <= {str}:
+        keys.obj_pos.extend(range(len(values)))
+        keys.obj_keys.extend(values)
+        return
+    floats_pos: list[int] = []
+    floats: list[float] = []
+    int_pos: list[int] = []
+    int_values: list[int] = []
+    for p, v in enumerate(values):
+        t = type(v)
+        if t is str or t is bytes:
+            keys.add_key(p, v)
+        elif t is float:
+            floats_pos.append(p)
+            floats.append(v)
+        elif t is int or t is bool or isinstance(v, (int, np.integer, np.bool_)):
+            int_pos.append(p)
+            int_values.append(int(v))
+        elif isinstance(v, float):
+            floats_pos.append(p)
+            floats.append(v)
+        elif isinstance(v, np.floating):
+            floats_pos.append(p)
+            narrow = np.asarray(v)
+            floats.append(float(_widen_narrow_floats(narrow) if narrow.itemsize < 8 else v))
+        elif isinstance(v, Decimal):
+            keys.add_key(p, _decimal_key(v, sig))
+        elif isinstance(v, (np.datetime64, np.timedelta64)) and np.isnat(v):
+            continue
+        elif v is None or v is pd.NA or v is pd.NaT:
+            continue
+        elif isinstance(v, numbers.Integral):
+            int_pos.append(p)
+            int_values.append(int(v))
+        elif isinstance(v, numbers.Real):
+            floats_pos.append(p)
+            floats.append(float(v))
+        else:
+            keys.add_key(p, v)
+    if floats_pos:
+        _add_floats(keys, np.array(floats_pos, dtype=np.int64), np.array(floats), sig)
+    if int_pos:
+        try:
+            as_int64 = np.array(int_values, dtype=np.int64)
+        except OverflowError:
+            for p, v in zip(int_pos, int_values):
+                keys.add_key(p, _int_key(v))
+        else:
+            _add_ints(keys, np.array(int_pos, dtype=np.int64), as_int64)
+
+
+def _hashable(value: object) -> object:
+    try:
+        hash(value)
+    except TypeError:
+        return _Unhashable(type(value).__name__, repr(value))
+    return value
+
+
+def _column_values(column) -> object:
+    """A column as something pd.factorize takes, with a numeric dtype when possible."""
+    if isinstance(column, pd.Series):
+        return column
+    types = set(map(type, column))
+    if types and types <= {float, type(None)} and float in types:
+        return np.array(column, dtype=np.float64)
+    if types and types <= {int, bool}:
+        try:
+            return np.array(column, dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.fromiter(column, dtype=object, count=len(column))
+
+
+def _distinct_values(column) -> tuple[np.ndarray | None, object]:
+    """A column as (codes, distinct values): ``codes[r]`` indexes the distinct value of
+    row r, -1 for NULL.  Columns of a numpy numeric dtype are normalised value by
+    value (vectorised) instead: codes is None and every row is its own entry."""
+    values = _column_values(column)
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+        return None, np.asarray(values)
+    try:
+        return pd.factorize(values)
+    except TypeError:  # an unhashable cell value
+        cells = values.tolist() if isinstance(values, pd.Series) else list(values)
+        return pd.factorize(np.fromiter(map(_hashable, cells), dtype=object, count=len(cells)))
+
+
+def _normalise_uniques(uniques, sig: int) -> _Keys:
+    keys = _Keys()
+    dtype = uniques.dtype
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+    positions = np.arange(len(uniques), dtype=np.int64)
+    if pd.api.types.is_bool_dtype(dtype):
+        _add_ints(keys, positions, np.asarray(uniques, dtype=np.int64))
+    elif pd.api.types.is_integer_dtype(dtype) and not (
+        isinstance(numpy_dtype, np.dtype)
+        and numpy_dtype.kind == "u"
+        and len(uniques)
+        and np.asarray(uniques).max() > np.iinfo(np.int64).max
+    ):
+        _add_ints(keys, positions, np.asarray(uniques, dtype=np.int64))
+    elif pd.api.types.is_float_dtype(dtype):
+        values = np.asarray(uniques, dtype=numpy_dtype)
+        if values.dtype.itemsize < 8:
+            values = _widen_narrow_floats(values)
+        _add_floats(keys, positions, values.astype(np.float64), sig)
+    else:
+        _add_objects(keys, np.asarray(uniques, dtype=object), sig)
+    keys.finish()
+    return keys
+
+
+class _Encoded:
+    """One table's columns as int64 codes, with each column's multiset of codes.
+
+    A profile is (sorted distinct codes, their counts).
+    """
+
+    def __init__(self, columns: list[np.ndarray], profiles: list[tuple[np.ndarray, np.ndarray]]):
+        self.columns = columns
+        self.profiles = profiles
+
+
+def _encode(tables: list[_Table], sig: int) -> list[_Encoded]:
+    """Give every cell of every table an int64 code; equal values share a code.
+
+    A number's code is its packed key, an object's is ``_OBJECT_CODE_BASE`` plus
+    its index among all distinct object keys, NULL's is ``_NULL_CODE``.
+    """
+    prepared = []
+    for table in tables:
+        for column in table.columns():
+            codes, distinct = _distinct_values(column)
+            prepared.append((codes, len(distinct), _normalise_uniques(distinct, sig)))
+    obj_keys = [k for _, _, keys in prepared for k in keys.obj_keys]
+    obj_codes, _ = pd.factorize(np.fromiter(obj_keys, dtype=object, count=len(obj_keys)))
+    obj_codes = obj_codes.astype(np.int64) + _OBJECT_CODE_BASE
+    obj_offset = 0
+    columns: list[np.ndarray] = []
+    profiles: list[tuple[np.ndarray, np.ndarray]] = []
+    for codes, n_distinct, keys in prepared:
+        # One slot per distinct value plus a last slot, NULL, that code -1 indexes.
+        distinct_codes = np.full(n_distinct + 1, _NULL_CODE, dtype=np.int64)
+        for pos, packed in zip(keys.num_pos, keys.num_keys):
+            distinct_codes[pos] = packed
+        n_obj = len(keys.obj_pos)
+        distinct_codes[keys.obj_pos] = obj_codes[obj_offset : obj_offset + n_obj]
+        obj_offset += n_obj
+        if codes is None:
+            column_codes = distinct_codes[:-1]
+            profiles.append(np.unique(column_codes, return_counts=True))
+        else:
+            column_codes = distinct_codes[codes]
+            # The profile from per-distinct-value counts: cheaper than sorting the column.
+            counts = np.bincount(codes + 1, minlength=n_distinct + 1)
+            values, inverse = np.unique(np.roll(distinct_codes, 1), return_inverse=True)
+            summed = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
+            present = summed > 0
+            profiles.append((values[present], summed[present]))
+        columns.append(column_codes)
+    result, start = [], 0
+    for table in tables:
+        end = start + table.width
+        result.append(_Encoded(columns[start:end], profiles[start:end]))
+        start = end
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Column correspondence search
+
+
+def _counts_fit(a_counts: np.ndarray, b_counts: np.ndarray, rel: str) -> bool:
+    if rel == "eq":
+        return np.array_equal(a_counts, b_counts)
+    if rel == "le":
+        return bool((a_counts <= b_counts).all())
+    return bool((a_counts >= b_counts).all())
+
+
+def _compact(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense ids 0..k-1 for the distinct values, and k."""
+    ids, uniques = pd.factorize(values)
+    return ids, len(uniques)
+
+
+def _refine(groups: tuple[np.ndarray, int] | None, column: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense row ids after adding ``column`` to the rows that ``groups`` = (ids, k) groups."""
+    if groups is None:
+        return _compact(column)
+    ids, distinct = groups
+    if not len(column):
+        return ids, distinct
+    low = int(column.min())
+    span = int(column.max()) - low + 1
+    if span * distinct < 1 << 62:  # small code range: combine directly
+        return _compact(ids * span + (column - low))
+    column_ids, column_distinct = _compact(column)
+    return _compact(ids * column_distinct + column_ids)
+
+
+def _row_ids(columns: list[np.ndarray], n: int) -> tuple[np.ndarray, int]:
+    """Dense ids of the rows of the given (stacked) columns: equal rows, equal ids."""
+    groups = (np.zeros(n, dtype=np.int64), 1)
+    for column in columns:
+        groups = _refine(groups, column)
+    return groups
+
+
+def _bags_fit(a_columns, b_columns, n_a: int, n_b: int, rel: str) -> bool:
+    stacked = [np.concatenate([a, b]) for a, b in zip(a_columns, b_columns)]
+    ids, distinct = _row_ids(stacked, n_a + n_b)
+    return _counts_fit(
+        np.bincount(ids[:n_a], minlength=distinct), np.bincount(ids[n_a:], minlength=distinct), rel
+    )
+
+
+def _sorted_rows(columns: list[np.ndarray]) -> list[np.ndarray]:
+    """The columns of the table whose rows are each row's values in sorted order."""
+    rows = np.sort(np.column_stack(columns), axis=1)
+    return [np.ascontiguousarray(rows[:, k]) for k in range(rows.shape[1])]
+
+
+def _profile_fits(a_profile, b_profile, rel: str) -> bool:
+    """Does one column's value multiset stand in relation ``rel`` to another's?"""
+    if rel == "ge":
+        return _profile_fits(b_profile, a_profile, "le")
+    (a_values, a_counts), (b_values, b_counts) = a_profile, b_profile
+    if rel == "eq":
+        return np.array_equal(a_values, b_values) and np.array_equal(a_counts, b_counts)
+    if len(a_values) > len(b_values):
+        return False
+    if len(a_values) == 0:
+        return True
+    where = np.minimum(np.searchsorted(b_values, a_values), len(b_values) - 1)
+    return bool(np.array_equal(b_values[where], a_values) and (a_counts <= b_counts[where]).all())
+
+
+def _identity_classes(columns: list[np.ndarray]) -> list[int]:
+    """For each column, the index of the first column with exactly the same values."""
+    first: dict[bytes, int] = {}
+    return [first.setdefault(column.tobytes(), j) for j, column in enumerate(columns)]
+
+
+def _has_matching(candidates: list[list[int]], n_b: int) -> bool:
+    owner = [-1] * n_b
+
+    def augment(j: int, seen: list[bool]) -> bool:
+        for i in candidates[j]:
+            if not seen[i]:
+                seen[i] = True
+                if owner[i] < 0 or augment(owner[i], seen):
+                    owner[i] = j
+                    return True
+        return False
+
+    return all(augment(j, [False] * n_b) for j in range(len(candidates)))
+
+
+def _sequence_mapping(a_columns, b_columns) -> tuple[int, ...] | None:
+    """Map each A column to a distinct B column with exactly the same value sequence."""
+    free: dict[bytes, list[int]] = {}
+    for i, column in enumerate(b_columns):
+        free.setdefault(column.tobytes(), []).append(i)
+    mapping = []
+    for column in a_columns:
+        same = free.get(column.tobytes())
+        if not same:
+            return None
+        mapping.append(same.pop(0))
+    return tuple(mapping)
+
+
+class _Pairing:
+    """Rows keyed one to one: A row ``a_rows[k]`` pairs with B row ``b_rows[k]``."""
+
+    def __init__(self, a_rows: np.ndarray, b_rows: np.ndarray):
+        self.a_rows = a_rows
+        self.b_rows = b_rows
+
+
+class _RowGroups:
+    """Incremental check that A's and B's rows, projected on the columns paired so
+    far, stand in relation ``rel`` as bags.
+
+    A state is an array of dense row ids over A's rows then B's rows (equal
+    projected rows share an id) or, once no id occurs twice on either side, a
+    _Pairing: then each further column pair only needs an elementwise comparison
+    of paired rows, which is much cheaper than regrouping the rows.
+    """
+
+    def __init__(self, n_a: int, n_b: int, rel: str):
+        self.n_a, self.n_b, self.rel = n_a, n_b, rel
+        self.buffer = np.empty(n_a + n_b, dtype=np.int64)
+
+    def start(self) -> None:
+        return None  # no column yet: every row in one group
+
+    def cost(self, state: object) -> int:
+        if isinstance(state, _Pairing):
+            return _NODE_COST + 2 * len(state.a_rows)
+        return _NODE_COST + self.n_a + self.n_b
+
+    def extend(self, state: object, a_column: np.ndarray, b_column: np.ndarray) -> object | None:
+        if isinstance(state, _Pairing):
+            same = np.array_equal(a_column[state.a_rows], b_column[state.b_rows])
+            return state if same else None
+        n_a = self.n_a
+        self.buffer[:n_a] = a_column
+        self.buffer[n_a:] = b_column
+        groups = _refine(state, self.buffer)
+        ids, distinct = groups
+        a_counts = np.bincount(ids[:n_a], minlength=distinct)
+        b_counts = np.bincount(ids[n_a:], minlength=distinct)
+        if not _counts_fit(a_counts, b_counts, self.rel):
+            return None
+        if a_counts.max(initial=0) <= 1 and b_counts.max(initial=0) <= 1:
+            b_row_of_id = np.full(distinct, -1, dtype=np.int64)
+            b_row_of_id[ids[n_a:]] = np.arange(self.n_b)
+            partner = b_row_of_id[ids[:n_a]]
+            matched = np.flatnonzero(partner >= 0)
+            return _Pairing(matched, partner[matched])
+        return groups
+
+
+class _SearchResult:
+    def __init__(self, mapping: tuple[int, ...] | None, complete: bool = True, visits: int = 0):
+        self.mapping = mapping
+        self.complete = complete
+        self.visits = visits
+
+
+def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _SearchResult:
+    """Find an injection of A's columns into B's with bag(A) rel bag(B projected).
+
+    ``rel`` is "eq", "le" (A's bag inside B's) or "ge".  A has at most as many
+    columns as B.
+    """
+    a_columns, b_columns = a.columns, b.columns
+    a_profiles, b_profiles = a.profiles, b.profiles
+    width_a, width_b = len(a_columns), len(b_columns)
+    if width_a == 0:
+        return _SearchResult(() if _counts_fit(np.array([n_a]), np.array([n_b]), rel) else None)
+    if rel == "eq":
+        by_signature: dict[tuple[bytes, bytes], list[int]] = {}
+        for i, (values, counts) in enumerate(b_profiles):
+            by_signature.setdefault((values.tobytes(), counts.tobytes()), []).append(i)
+        candidates = [by_signature.get((v.tobytes(), c.tobytes()), []) for v, c in a_profiles]
+    else:
+        candidates = [
+            [i for i in range(width_b) if _profile_fits(a_profiles[j], b_profiles[i], rel)]
+            for j in range(width_a)
+        ]
+    if not _has_matching(candidates, width_b):
+        return _SearchResult(None)
+    branching = any(len(c) > 1 for c in candidates)
+    if branching and width_a == width_b and not _bags_fit(
+        _sorted_rows(a_columns), _sorted_rows(b_columns), n_a, n_b, rel
+    ):
+        # The bag of each row's sorted values does not depend on column order.
+        return _SearchResult(None)
+
+    # Most constrained columns first; among equals, the most distinct values first
+    # because they split the rows finest and prune earliest.
+    order = sorted(range(width_a), key=lambda j: (len(candidates[j]), -len(a_profiles[j][0])))
+    a_class = _identity_classes(a_columns)
+    b_class = _identity_classes(b_columns)
+    # Identical A columns are interchangeable: their B images must increase in
+    # processing order.  Identical B columns are interchangeable: use the lowest
+    # unused one of a class.  The lexicographically least solution obeys both.
+    previous_twin = []
+    for depth, j in enumerate(order):
+        twins = [d for d in range(depth) if a_class[order[d]] == a_class[j]]
+        previous_twin.append(twins[-1] if twins else -1)
+    lower_twins = [[k for k in range(i) if b_class[k] == b_class[i]] for i in range(width_b)]
+
+    grouping = _RowGroups(n_a, n_b, rel)
+    state_stack: list[object] = [grouping.start()]
+    chosen = [-1] * width_a
+    used = [False] * width_b
+    next_candidate = [0] * width_a
+    visits = 0
+    depth = 0
+    while 0 <= depth < width_a:
+        if chosen[depth] >= 0:  # coming back: release this depth's previous choice
+            used[chosen[depth]] = False
+            chosen[depth] = -1
+            state_stack.pop()
+        j = order[depth]
+        twin_floor = chosen[previous_twin[depth]] if previous_twin[depth] >= 0 else -1
+        extended = False
+        while next_candidate[depth] < len(candidates[j]):
+            i = candidates[j][next_candidate[depth]]
+            next_candidate[depth] += 1
+            if used[i] or i <= twin_floor or not all(used[k] for k in lower_twins[i]):
+                continue
+            cost = grouping.cost(state_stack[-1])
+            if visits + cost > _SEARCH_BUDGET:
+                return _SearchResult(None, complete=False, visits=visits)
+            visits += cost
+            state = grouping.extend(state_stack[-1], a_columns[j], b_columns[i])
+            if state is not None:
+                chosen[depth] = i
+                used[i] = True
+                state_stack.append(state)
+                extended = True
+                break
+        if extended:
+            depth += 1
+            if depth < width_a:
+                next_candidate[depth] = 0
+        else:
+            next_candidate[depth] = 0
+            depth -= 1
+    if depth < 0:
+        return _SearchResult(None, visits=visits)
+    mapping = [0] * width_a
+    for d, j in enumerate(order):
+        mapping[j] = chosen[d]
+    return _SearchResult(tuple(mapping), visits=visits)
+
+
+# ---------------------------------------------------------------------------
+# Bag comparison
+
+
+def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int) -> TableComparison:
+    pred_encoded, gold_encoded = _encode([pred, gold], sig)
+    n_pred, n_gold = pred.n_rows, gold.n_rows
+    width_pred, width_gold = pred.width, gold.width
+    row_rel = _size_relation(n_pred, n_gold)
+    col_rel = _size_relation(width_pred, width_gold)
+    pred_is_narrow = width_pred <= width_gold
+    if pred_is_narrow:
+        a, b, n_a, n_b = pred_encoded, gold_encoded, n_pred, n_gold
+        rel = {"equal": "eq", "subset": "le", "superset": "ge"}[row_rel]
+    else:
+        a, b, n_a, n_b = gold_encoded, pred_encoded, n_gold, n_pred
+        rel = {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+
+    search = None
+    order_differs = False
+    injection = None
+    if ordered and row_rel == "equal":
+        injection = _sequence_mapping(a.columns, b.columns)
+    if injection is None:
+        search = _find_mapping(a, b, n_a, n_b, rel)
+        injection = search.mapping
+        order_differs = ordered and row_rel == "equal" and injection is not None
+
+    if injection is None:
+        rows = columns = "different"
+        mapping = None
+    else:
+        rows = "different" if order_differs else row_rel
+        columns = col_rel
+        if pred_is_narrow:
+            slots: list[int | None] = [None] * width_gold
+            for j, i in enumerate(injection):
+                slots[i] = j
+            mapping = tuple(slots)
+        else:
+            mapping = tuple(injection)
+    relation = _overall_relation(rows, columns)
+    complete = search is None or search.complete
+    detail = _describe(
+        relation, rows, columns, order_differs, complete, mapping, pred.shape, gold.shape,
+        search.visits if search else 0,
+    )
+    return TableComparison(
+        equal=relation == "equal",
+        relation=relation,
+        rows=rows,
+        columns=columns,
+        column_mapping=mapping,
+        ordered=ordered,
+        detail=detail,
+        mode="bag",
+        pred_shape=pred.shape,
+        gold_shape=gold.shape,
+        complete=complete,
+    )
+
+
+def _size_relation(pred_size: int, gold_size: int) -> Relation:
+    if pred_size == gold_size:
+        return "equal"
+    return "subset" if pred_size < gold_size else "superset"
+
+
+def _overall_relation(rows: str, columns: str) -> Relation:
+    if rows == columns == "equal":
+        return "equal"
+    if rows in ("equal", "subset") and columns in ("equal", "subset"):
+        return "subset"
+    if rows in ("equal", "superset") and columns in ("equal", "superset"):
+        return "superset"
+    return "different"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _describe(
+    relation, rows, columns, order_differs, complete, mapping, pred_shape, gold_shape, visits
+) -> str:
+    (n_pred, w_pred), (n_gold, w_gold) = pred_shape, gold_shape
+    if relation == "equal":
+        shape = f"{_count(n_gold, 'row')} × {_count(w_gold, 'column')}"
+        if mapping != tuple(range(w_gold)):
+            return f"the prediction matches the target ({shape}) once its columns are reordered"
+        return f"the prediction matches the target ({shape})"
+    if rows == "different" and columns == "different":
+        if pred_shape == gold_shape:
+            text = (
+                f"the prediction has the target's shape ({_count(n_gold, 'row')} × "
+                f"{_count(w_gold, 'column')}) but not its rows"
+            )
+        else:
+            text = (
+                f"the prediction ({_count(n_pred, 'row')} × {_count(w_pred, 'column')}) is "
+                f"neither inside nor around the target ({_count(n_gold, 'row')} × "
+                f"{_count(w_gold, 'column')}) under any pairing of their columns"
+            )
+        if not complete:
+            text += (
+                f"; the column matching gave up after {visits:,} units of work, so an "
+                "exotic match may have been missed"
+            )
+        return text
+    missing = []
+    extra = []
+    if columns == "subset":
+        missing.append(_count(w_gold - w_pred, "column"))
+    if columns == "superset":
+        extra.append(_count(w_pred - w_gold, "extra column"))
+    if rows == "subset":
+        missing.append(_count(n_gold - n_pred, "row"))
+    if rows == "superset":
+        extra.append(_count(n_pred - n_gold, "extra row"))
+    parts = []
+    if order_differs:
+        parts.append("the prediction has the target's rows in a different order")
+    if extra:
+        parts.append("the prediction has " + " and ".join(extra))
+    if missing:
+        total = (w_gold - w_pred if columns == "subset" else 0) + (
+            n_gold - n_pred if rows == "subset" else 0
+        )
+        verb = "is" if total == 1 else "are"
+        parts.append(" and ".join(missing) + f" of the target {verb} missing")
+    return ", and ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Set comparison (BIRD)
+
+
+def _compare_as_sets(pred: _Table, gold: _Table) -> TableComparison:
+    try:
+        pred_set = set(map(tuple, pred.driver_rows()))
+        gold_set = set(map(tuple, gold.driver_rows()))
+    except TypeError as exc:
+        raise InvalidArgumentError(
+            f"mode='set' needs hashable cell values, as BIRD's evaluator does ({exc}); "
+            "use mode='bag' for tables holding lists or dicts"
+        ) from exc
+    if pred_set == gold_set:
+        rows: Relation = "equal"
+        distinct = _count(len(gold_set), "distinct row")
+        detail = f"as sets, the prediction matches the target ({distinct})"
+    elif pred_set < gold_set:
+        rows = "subset"
+        missing = len(gold_set - pred_set)
+        verb = "is" if missing == 1 else "are"
+        detail = f"as sets, {_count(missing, 'distinct row')} of the target {verb} missing"
+    elif pred_set > gold_set:
+        rows = "superset"
+        extra = _count(len(pred_set - gold_set), "extra distinct row")
+        detail = f"as sets, the prediction has {extra}"
+    else:
+        rows = "different"
+        n_extra, n_missing = len(pred_set - gold_set), len(gold_set - pred_set)
+        detail = (
+            f"as sets, {_count(n_extra, 'distinct row')} of the prediction "
+            f"{'is' if n_extra == 1 else 'are'} not in the target and "
+            f"{_count(n_missing, 'distinct row')} of the target "
+            f"{'is' if n_missing == 1 else 'are'} missing"
+        )
+    same_width = pred.width == gold.width
+    return TableComparison(
+        equal=rows == "equal",
+        relation=rows,
+        rows=rows,
+        columns="equal" if same_width else "different",
+        column_mapping=tuple(range(gold.width)) if same_width else None,
+        ordered=False,
+        detail=detail,
+        mode="set",
+        pred_shape=pred.shape,
+        gold_shape=gold.shape,
+    )

@@ -1,0 +1,146 @@
+"""Small helpers every layer shares: closest-name suggestions, identifier quoting, the cache
+folder, the first line of an error, and SQL text split into code and literals.  A leaf: it imports nothing else of querygym.
+
+>>> did_you_mean("custmers", ["customers", "orders"])
+" Did you mean 'customers'?"
+>>> quote_identifier("order"), quote_identifier("region_code"), quote_identifier("a b")
+('"order"', 'region_code', '"a b"')
+>>> first_line(ValueError("no such column: x\\nLINE 1: ..."))
+'no such column: x'
+>>> [code for code, _ in sql_segments("SELECT 'a' -- note")]
+[True, False, True, False]
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import os
+import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+
+def closest(name: str, options: Iterable[str], *, n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The options closest to ``name`` (case-insensitively), best first, at most ``n``."""
+    by_fold: dict[str, str] = {}
+    for option in options:
+        by_fold.setdefault(str(option).casefold(), str(option))
+    matches = difflib.get_close_matches(str(name).casefold(), list(by_fold), n=n, cutoff=cutoff)
+    return [by_fold[m] for m in matches]
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest option, or ``""`` when none is close."""
+    guess = closest(name, options)
+    return f" Did you mean {guess[0]!r}?" if guess else ""
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=None)
+def _keywords(dialect: str) -> frozenset[str]:
+    tokenizer = Dialect.get_or_raise(dialect).tokenizer_class
+    return frozenset(word for key in tokenizer.KEYWORDS for word in key.split()[:1] if word.isalpha())
+
+
+def needs_quotes(name: str, dialect: str = "sqlite") -> bool:
+    """Whether ``name`` must be quoted to read back as that one identifier in ``dialect``.
+
+    A name that is not a plain word is quoted; so is a word that begins one of the dialect's
+    keywords in sqlglot's tokenizer (``order`` of ``ORDER BY``, ``select``, ``null``), or that
+    SQLite itself does not take as a bare column name (agent fragments are read as SQLite on
+    every engine, so what SQLite refuses is quoted everywhere).
+    """
+    return not _PLAIN.fullmatch(name) or name.upper() in _keywords(dialect) or not _sqlite_takes(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _sqlite_takes(word: str) -> bool:
+    try:
+        with closing(sqlite3.connect(":memory:")) as con:
+            con.execute(f'SELECT {word} FROM (SELECT 1 AS "{word}") WHERE {word} = 1')
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def quote_identifier(name: str, dialect: str = "sqlite", *, always: bool = False) -> str:
+    """``name`` as an identifier of ``dialect``, quoted only when it must be (or ``always``)."""
+    return exp.to_identifier(name, quoted=always or needs_quotes(name, dialect)).sql(dialect)
+
+
+def identifier(name: str, dialect: str = "sqlite") -> exp.Identifier:
+    """``name`` as a sqlglot identifier, quoted only when it must be."""
+    return exp.to_identifier(name, quoted=needs_quotes(name, dialect))
+
+
+def cache_dir(*parts: str) -> Path:
+    """querygym's cache folder (``$QUERYGYM_CACHE``, else ``$XDG_CACHE_HOME/querygym``, else
+    ``~/.cache/querygym``), or a folder inside it; nothing is created."""
+    base = os.environ.get("QUERYGYM_CACHE")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "querygym"
+    return Path(base).expanduser().joinpath(*parts)
+
+
+def source_digest(*sources: Path) -> str:
+    """A short key for one version of some files: their absolute paths, sizes and modification times."""
+    digest = hashlib.sha256()
+    for source in sources:
+        stat = source.stat()
+        digest.update(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error's message (engines add context lines), or its type."""
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
+def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:
+    """Split ``sql`` into ``(is_code, text)`` pieces; string literals (``'…'``, ``"…"``), quoted
+    identifiers (`` `…` ``, ``[…]``) and comments are the non-code pieces, kept verbatim."""
+    i, n, start = 0, len(sql), 0
+    while i < n:
+        ch = sql[i]
+        end = None
+        if ch in "'\"`":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:  # a doubled quote escapes itself
+                        j += 2
+                        continue
+                    break
+                j += 1
+            end = min(j + 1, n)
+        elif ch == "[":
+            j = sql.find("]", i + 1)
+            end = n if j < 0 else j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            end = n if j < 0 else j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            end = n if j < 0 else j + 2
+        if end is None:
+            i += 1
+            continue
+        if start < i:
+            yield True, sql[start:i]
+        yield False, sql[i:end]
+        i = start = end
+    if start < n:
+        yield True, sql[start:]
