@@ -3,7 +3,7 @@
 :func:`compare_tables` decides equal / subset / superset / different between a
 predicted table and the target (gold) table.  The reward is computed from its
 answer, so its semantics are written down here and each rule is tested in
-``tests/test_compare.py``.
+``tests/scoring/test_compare.py``.
 
 Semantics of the default ``mode="bag"``
 ---------------------------------------

@@ -189,4 +189,4 @@ def test_every_question_has_a_well_formed_reference(questions, references):
         else:
             assert actions[-1][0] in OPERATIONS, f"reference {qid} must end with an operation"
 
-# The reference scripts are replayed through the environment in tests/test_env.py.
+# The reference scripts are replayed through the environment in tests/env/test_environment.py.

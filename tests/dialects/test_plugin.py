@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PLUGIN = Path(__file__).resolve().parent / "plugin_example"
+PLUGIN = Path(__file__).resolve().parents[1] / "plugin_example"
 
 PLAY = """
 import json, gymnasium, querygym

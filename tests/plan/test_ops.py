@@ -13,7 +13,7 @@ from tests.support import builtin_rows
 from querygym.env.environment import QueryGymEnv
 
 DB = querygym.builtin_database()
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 direct = builtin_rows

@@ -13,7 +13,7 @@ import querygym
 from querygym.bench.engines import bench_engines
 from querygym.agents.oracle import oracle_scripts
 
-SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
+SPIDER = Path(__file__).resolve().parents[3] / "shared" / "data" / "spider_dev"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (SPIDER / "dev_bird_format_19db.json").is_file(),

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 import querygym
+from tests.support import cosql_file
 from querygym.converters import detect_format, load_cosql, load_sparc
 from querygym.converters.sparc import normalise_operators
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPARC = DATA / "sparc" / "dev.json"
 DATABASES = DATA / "spider_dev" / "database"
 
@@ -105,20 +106,6 @@ def test_the_question_shows_the_conversation_so_far(sparc):
 
 
 # ---------------------------------------------------------------------- CoSQL layout
-def cosql_file(path: Path) -> Path:
-    # CoSQL's state-tracking layout: turns may hold several user messages joined by " | ";
-    # keys appear in either order (final before interaction, query before utterance).
-    path.write_text(json.dumps([{
-        "final": {"query": "SELECT count(*) FROM singer WHERE age > 30",
-                  "utterance": "How many singers are older than 30?"},
-        "interaction": [
-            {"query": "SELECT name FROM singer", "utterance": "Hi! | Show me all singer names."},
-            {"utterance": "Only those older than 30 please", "query": "SELECT name FROM singer WHERE age > = 31"},
-            {"query": "SELECT count(*) FROM singer WHERE age > = 31", "utterance": "How many is that?"},
-        ],
-        "database_id": "concert_singer",
-    }]), encoding="utf-8")
-    return path
 
 
 @needs_data

@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("langchain_core", reason="the langchain extra is not installed: pip install 'querygym-ra[langchain]'")
 
-import querygym  # noqa: E402
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 from langchain_core.utils.function_calling import convert_to_openai_tool  # noqa: E402

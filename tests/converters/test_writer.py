@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 import querygym
+from tests.support import ROSTER, SYNTHETIC, SYNTHETIC_QUESTIONS, cosql_file
 from querygym.cli import main
 from querygym.converters import FORMATS, detect_format, load_tasks
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPIDER = DATA / "spider_dev"
 
 needs_data = pytest.mark.skipif(not (SPIDER / "dev.json").is_file(), reason=f"benchmark data not found under {DATA}")
@@ -92,7 +93,6 @@ def test_sparc_round_trip(tmp_path):
 
 @needs_data
 def test_cosql_round_trip(tmp_path):
-    from tests.test_converters_sparc import cosql_file
 
     path = cosql_file(tmp_path / "cosql_dev.json")
     original = load_tasks(path, db_root=SPIDER / "database")
@@ -122,7 +122,6 @@ def test_wikisql_round_trip(tmp_path, wikisql_source):
 
 @pytest.fixture()
 def wikisql_source(tmp_path):
-    from tests.test_converters_wikisql import ROSTER, SYNTHETIC, SYNTHETIC_QUESTIONS
 
     source = tmp_path / "wikisql"
     source.mkdir()

@@ -18,7 +18,7 @@ import pytest
 
 import querygym
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPIDER = DATA / "spider_dev"
 BIRD = DATA / "bird_dev_questions"
 SPIDER_QUESTIONS = SPIDER / "dev_bird_format_19db.json"

@@ -18,7 +18,7 @@ from querygym.converters.check import check_tasks
 from querygym.engine.sandbox import SANDBOX_PREFIX, _connect, open_sandbox
 from querygym.converters.tasks import TaskSet
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bird_critic"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bird_critic"
 INSTANCES = DATA / "postgresql_preview_0110_data.jsonl"
 SCHEMA = DATA / "dev_schema.json"
 

@@ -18,7 +18,7 @@ from querygym.cli import main
 from querygym.dialects.source import read_sqlite
 from querygym.dialects import load_database
 
-SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev" / "database"
+SPIDER = Path(__file__).resolve().parents[3] / "shared" / "data" / "spider_dev" / "database"
 LOADERS = ("postgres", "duckdb")
 
 # (column, declared type, values in row order, the kind it becomes, what each value reads back as)

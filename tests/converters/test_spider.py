@@ -18,7 +18,7 @@ from querygym.converters import detect_format, load_spider
 from querygym.converters.spider import spider_hardness
 from querygym.env.environment import QueryGymEnv
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPIDER = DATA / "spider_dev"
 SYN = DATA / "spider_syn" / "dev_spider_format.json"
 

@@ -20,45 +20,16 @@ from pathlib import Path
 import pytest
 
 import querygym
+from tests.support import ROSTER, SYNTHETIC, SYNTHETIC_QUESTIONS
 from querygym import compare_tables
 from querygym.engine.backend import Backend
 from querygym.converters import detect_format, load_criteria2sql, load_wikisql
 from querygym.converters.wikisql import column_names, criteria2sql_query, table_name, wikisql_sql
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 WIKISQL = DATA / "wikisql" / "dev.jsonl"
 CRITERIA = DATA / "criteria2sql"
 
-ROSTER = {  # WikiSQL README / dev table 1-10015132-11 (first rows)
-    "id": "1-10015132-11",
-    "header": ["Player", "No.", "Nationality", "Position", "Years in Toronto", "School/Club Team"],
-    "types": ["text", "text", "text", "text", "text", "text"],
-    "rows": [["Antonio Lang", "21", "United States", "Guard-Forward", "1999-2000", "Duke"],
-             ["Voshon Lenard", "2", "United States", "Guard", "2002-03", "Minnesota"],
-             ["Martin Lewis", "32, 44", "United States", "Guard-Forward", "1996-97", "Butler CC (KS)"],
-             ["Brad Lohaus", "33", "United States", "Forward-Center", "1996", "Iowa"],
-             ["Art Long", "42", "United States", "Forward-Center", "2002-03", "Cincinnati"]],
-}
-SYNTHETIC = {
-    "id": "2-0000001-1",
-    "header": ["Team", "Points", "Goals for", "", "team", "Coach's name"],
-    "types": ["text", "real", "real", "text", "text", "text"],
-    "rows": [["Ajax", 30, "1,200", "x", "A", "O'Brien"],
-             ["PSV", 25.5, 900, "y", "B", "van Gaal"],
-             ["Feyenoord", 30, 450, None, "C", "Slot"],
-             ["AZ", None, 12, "z", "D", "de Jong"]],
-}
-SYNTHETIC_QUESTIONS = [  # (sql, description)
-    ({"sel": 1, "agg": 1, "conds": []}, "MAX"),
-    ({"sel": 2, "agg": 2, "conds": [[1, 1, "26"]]}, "MIN with > and a numeric string on a real column"),
-    ({"sel": 0, "agg": 3, "conds": [[1, 0, 30]]}, "COUNT with = and a number"),
-    ({"sel": 2, "agg": 4, "conds": [[2, 1, "1,000"]]}, "SUM with a thousands separator in the value"),
-    ({"sel": 1, "agg": 5, "conds": [[2, 2, "about 1000 goals"]]}, "AVG; the first number in the text"),
-    ({"sel": 5, "agg": 0, "conds": [[0, 0, "AJAX"]]}, "strings compare ignoring case"),
-    ({"sel": 0, "agg": 0, "conds": [[5, 0, "o'brien"], [4, 0, "a"]]}, "a quote in the value; two conditions"),
-    ({"sel": 3, "agg": 0, "conds": [[4, 2, "c"]]}, "< on text; the empty header"),
-    ({"sel": 0, "agg": 1, "conds": []}, "MAX on text"),
-]
 
 
 def number(text):

@@ -7,7 +7,7 @@ import pytest
 import querygym
 from querygym.bench.decompose import bench_decompose
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data (real benchmark data) is not present")]
 

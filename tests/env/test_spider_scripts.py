@@ -18,7 +18,7 @@ import pytest
 
 import querygym
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPIDER = DATA / "spider_dev"
 
 pytestmark = pytest.mark.skipif(not (SPIDER / "dev_bird_format_19db.json").is_file(),

@@ -12,7 +12,6 @@ with the data, so a test proves the files are exactly as published.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -27,10 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import querygym
+from tests.support import INJECTIONS, SPIDER, SUMS, TIME_LIMIT, act, assert_databases_untouched, first_task
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SPIDER = DATA / "spider_dev"
-SUMS = SPIDER / "SHA256SUMS.sqlite.txt"
 
 pytestmark = pytest.mark.skipif(not (SPIDER / "dev_bird_format_19db.json").is_file() or not SUMS.is_file(),
                                 reason=f"Spider dev data not found under {SPIDER}")
@@ -41,31 +38,12 @@ ACTIONS = tuple(spec.name for spec in querygym.catalog())
 FUZZ_DBS = ("concert_singer", "world_1", "pets_1", "car_1", "cre_Doc_Template_Mgt", "dog_kennels")
 
 
-def act(*params) -> str:
-    return "Action: " + json.dumps(list(params))
 
 
-def published_sums() -> dict[Path, str]:
-    sums = {}
-    for line in SUMS.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums[SPIDER / name.strip()] = digest
-    return sums
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def assert_databases_untouched() -> None:
-    sums = published_sums()
-    assert len(sums) == 19
-    for path, digest in sums.items():
-        assert sha256(path) == digest, f"{path} was modified"
-        leftovers = [p.name for p in path.parent.iterdir()
-                     if p.name.endswith(("-journal", "-wal", "-shm"))]
-        assert not leftovers, f"{path.parent} holds {leftovers}"
 
 
 def schema_of(db_id: str) -> dict[str, list[str]]:
@@ -82,8 +60,6 @@ def spider_tasks() -> querygym.TaskSet:
                               tables=SPIDER / "tables_19db.json")
 
 
-def first_task(tasks: querygym.TaskSet, db_id: str):
-    return next(t for t in tasks if t.db_id == db_id)
 
 
 def check_step(env, text: str, plan_before: tuple[str, ...]):
@@ -313,47 +289,6 @@ def test_random_actions_never_escape_and_never_write(spider_tasks, tmp_path):
 
 
 # ---------------------------------------------------------------------- (b) injections
-INJECTIONS = [
-    ("perform_filter", "singer", "1=1; DROP TABLE singer"),
-    ("perform_filter", "singer", "x'); DELETE FROM singer; --"),
-    ("perform_filter", "singer", "x\" OR 1=1 --"),
-    ("perform_filter", "singer", "singer.Age > 0) OR (1=1"),
-    ("perform_filter", "singer", "1=1 /* */; DROP TABLE singer"),
-    ("perform_filter", "singer", "1=1 /* unterminated"),
-    ("perform_filter", "singer", "ATTACH DATABASE '{tmp}/x.db' AS x"),
-    ("perform_filter", "singer", "PRAGMA query_only=0"),
-    ("perform_filter", "singer", "load_extension('x') IS NULL"),
-    ("perform_filter", "singer", "LOAD_EXTENSION('x') IS NULL"),
-    ("perform_filter", "singer", "readfile('/etc/passwd') IS NOT NULL"),
-    ("perform_filter", "singer", "(SELECT readfile('/etc/passwd')) IS NOT NULL"),
-    ("perform_filter", "singer", "writefile('{tmp}/w', 'x') > 0"),
-    ("perform_filter", "singer", "fts3_tokenizer('simple') IS NULL"),
-    ("perform_filter", "singer", "1=1 UNION SELECT sql FROM sqlite_master"),
-    ("perform_filter", "singer", "1 IN (SELECT sql FROM sqlite_master)"),
-    ("perform_filter", "singer", "EXISTS (SELECT 1 FROM pragma_table_info('singer'))"),
-    ("perform_filter", "singer; DROP TABLE singer", "1=1"),
-    ("perform_filter", "singer AS s; DELETE FROM singer", "1=1"),
-    ("perform_filter", "main.singer", "1=1"),
-    ("perform_projection", "singer", "singer.Name; DROP TABLE singer"),
-    ("perform_projection", "singer", "singer.Name FROM singer; DELETE FROM singer"),
-    ("perform_projection", "singer", "readfile('/etc/passwd')"),
-    ("perform_projection", "singer", "singer.Name AS `x`; DROP`"),
-    ("perform_join", ["singer AS a", "singer AS b"], ["a.Singer_ID = b.Singer_ID; DROP TABLE singer"], ["INNER JOIN"]),
-    ("perform_join", ["singer AS a", "singer AS b"], ["a.Singer_ID = b.Singer_ID"],
-     ["INNER JOIN singer ON 1=1; DROP TABLE singer"]),
-    ("perform_order_by", "T_0", "T_0.Age; DROP TABLE singer"),
-    ("perform_limit", "T_0", "5; DROP TABLE singer"),
-    ("perform_limit", "T_0", "5 -- x"),
-    ("perform_aggregate", "T_0", "T_0.Age; DROP TABLE singer", "T_0.Age"),
-    ("perform_aggregate", "T_0", "T_0.Age", "T_0.Age", "COUNT(*) > 0; DROP TABLE singer"),
-    ("perform_union", "ALL; DROP TABLE singer", "T_0", "T_0"),
-    ("perform_union", "ALL", "T_0", "T_0", "T_0.Name; DROP TABLE singer", "T_0.Name"),
-    ("perform_intersect", "T_0", "T_0", "T_0.Name", "T_0.Name FROM singer; DROP TABLE singer"),
-    ("get_unique_values", "singer", "singer.Name; DROP TABLE singer"),
-    ("get_column_stats", "singer", "load_extension('x')"),
-    ("preview_table", "singer; DROP TABLE singer"),
-    ("preview_table", "pragma_table_info('singer')"),
-]
 
 
 @pytest.fixture()
@@ -407,7 +342,6 @@ def test_comment_tricks_do_not_change_the_query(concert_env, condition, meaning)
 
 
 # ---------------------------------------------------------------------- (c) time limits
-TIME_LIMIT = 0.5
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""The core safety tests (tests/test_safety.py) on every engine: injections are error
+"""The core safety tests (tests/engine/test_safety.py) on every engine: injections are error
 observations that change nothing, runaway queries stop at their limit and the environment
 stays usable, statements that write or reach outside are refused by the engine itself.
 
@@ -17,7 +17,7 @@ import pytest
 import querygym
 from querygym.engine.backend import Backend
 from querygym.errors import ExecutionError, QueryTimeoutError
-from tests.test_safety import INJECTIONS, SPIDER, TIME_LIMIT, act, assert_databases_untouched, first_task
+from tests.support import INJECTIONS, SPIDER, TIME_LIMIT, act, assert_databases_untouched, first_task
 
 pytestmark = pytest.mark.skipif(not (SPIDER / "dev_bird_format_19db.json").is_file(),
                                 reason=f"Spider dev data not found under {SPIDER}")
