@@ -192,6 +192,8 @@ class QueryGymEnv(gym.Env):
         self._cost += cost
         # A task that asks for a report ends when the report is submitted, not when the table is right.
         terminated = outcome.kind == "report" or (relation == "equal" and not self.task.requires_report)
+        # Solved means right: the answer table equals the target, whatever else ended the episode.
+        solved = bool(report["answer"]) if report is not None else (terminated and relation == "equal")
         out_of_budget = self.budget is not None and self._cost >= self.budget
         truncated = not terminated and (self._steps >= self.max_steps or out_of_budget)
         text = outcome.text
@@ -204,7 +206,7 @@ class QueryGymEnv(gym.Env):
             "action": outcome.action.to_list() if outcome.action else None,
             "cte_id": outcome.node.id if outcome.node is not None and outcome.kind == "cte" else None,
             "error": outcome.error, "reward": breakdown,
-            "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget,
+            "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget, "solved": solved,
         }
         if outcome.kind == "cte":
             info.update(relation=relation, row_count=outcome.row_count, sql=outcome.sql,

@@ -7,9 +7,13 @@
   an operation, or producing many different supersets, earns nothing more: the most an
   episode can collect is ``partial + success``.  An empty table is a subset of every answer
   and earns nothing.
-* on a task that asks for a report, the episode ends when the report is submitted and earns
-  ``success`` times the report score (:mod:`querygym.scoring.report`); its intermediate tables still
-  earn the partial reward, and an equal table alone does not end the episode.
+* on a task that asks for a report, the episode ends when the report is submitted; a report
+  whose table equals the target earns ``success`` times the report's quality
+  (:mod:`querygym.scoring.report`), a report on a wrong table earns nothing.  Its intermediate
+  tables still earn the partial reward, and an equal table alone does not end the episode.
+
+An episode is *solved* only when its answer table equals the target (the newest table, or the
+table a report is submitted with); ``info["solved"]`` says so at every step.
 * ``error`` (default 0.0) for every step whose observation is an error (set it negative to
   penalise invalid actions), and ``step`` (default 0.0) for every step.
 
@@ -46,7 +50,7 @@ class RewardTracker:
         if kind == "error":
             parts["error"] = c.error
         elif kind == "report" and report is not None:
-            parts["success"] = c.success * report["score"]
+            parts["success"] = c.success * report["quality"] if report["answer"] else 0.0
         elif relation == "equal":
             parts["success"] = c.success
         elif relation in ("subset", "superset") and not self.partial_paid:

@@ -16,7 +16,7 @@ from querygym.env.handlers import Outcome, handler
 from querygym.errors import PlanError
 from querygym.plan.graph import NODE_ID
 from querygym.scoring.compare import compare_tables
-from querygym.scoring.docs import check_policies
+from querygym.scoring.docs import check_policies, policies_apply
 from querygym.scoring.report import citations, grade
 from querygym.util import closest, did_you_mean
 
@@ -125,11 +125,17 @@ def submit_report(ep: "Episode", action: Action):
     violations = check_policies(ep.task.documents.policies, ep.plan, node)
     graded = grade(action["report"], answer_equal=answer, required_docs=ep.task.required_docs,
                    known_docs=[d.id for d in ep.task.documents], cited_rows=cited_rows, violations=violations,
-                   question=ep.task.question)
+                   question=ep.task.question,
+                   policies_apply=policies_apply(ep.task.documents.policies, ep.plan, node))
     c = graded["components"]
-    lines = [f"Report submitted with {table_id}. Score {graded['score']:.2f} of 1.00.",
-             f"answer {c['answer']:.2f}, definitions {c['definitions']:.2f}, reconciliation "
-             f"{c['reconciliation']:.2f}, evidence {c['evidence']:.2f}, policy {c['policy']:.2f}."]
+
+    def shown(value):
+        return "n/a" if value is None else f"{value:.2f}"
+
+    verdict = "right" if answer else "wrong: the table does not equal the answer"
+    lines = [f"Report submitted with {table_id}. Answer {verdict}. Report quality {graded['quality']:.2f} of 1.00.",
+             f"definitions {shown(c['definitions'])}, reconciliation {shown(c['reconciliation'])}, "
+             f"evidence {shown(c['evidence'])}, policy {shown(c['policy'])}."]
     if graded["unreconciled"]:
         lines.append(f"Numbers found in no cited table: {', '.join(graded['unreconciled'])}.")
     if graded["unsupported_claims"]:

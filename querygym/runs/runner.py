@@ -82,10 +82,12 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
         if info.get("policy_violations"):
             record["policy_violations"] += len(info["policy_violations"])
         if info["kind"] == "report":
-            record["report"] = {"score": info["report"]["score"], **info["report"]["components"],
+            record["report"] = {"score": info["report"]["score"], "quality": info["report"]["quality"],
+                                "answer": info["report"]["answer"], **info["report"]["components"],
                                 "policy_violations": info["report"]["policy_violations"]}
         if terminated or truncated:
-            record["solved"] = bool(terminated)
+            record["solved"] = bool(info.get("solved"))
+            record["terminated"] = bool(terminated)
             record["truncated"] = bool(truncated)
             break
     record.update(steps=len(lines), errors=sum(error_kinds.values()), error_kinds=dict(error_kinds),
@@ -242,18 +244,24 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     report_metrics = None
     if reporting:
         def mean(key):
-            return round(sum((r["report"] or {}).get(key, 0.0) for r in reporting) / len(reporting), 4)
+            # over the reporting tasks; a missing report counts 0, a component with nothing to judge is left out
+            values = [(r["report"] or {}).get(key, 0.0) for r in reporting]
+            values = [float(v) for v in values if v is not None]
+            return round(sum(values) / len(values), 4) if values else None
 
         report_metrics = {
             "tasks": len(reporting), "submitted": sum(r["report"] is not None for r in reporting),
             "answer_accuracy": mean("answer"), "definition_accuracy": mean("definitions"),
             "reconciliation_rate": mean("reconciliation"), "evidence": mean("evidence"),
-            "mean_report_score": mean("score"),
+            "mean_report_score": mean("score"), "mean_report_quality": mean("quality"),
             "reports_violating_policies": sum(bool((r["report"] or {}).get("policy_violations")) for r in reporting),
             "policy_violations_seen": sum(r.get("policy_violations", 0) for r in reporting),
         }
     return {
         "episodes": n, "solved": len(solved), "success_rate": len(solved) / n if n else 0.0,
+        # solved (the answer equals the target), ended on a wrong answer, or cut off: always apart
+        "terminated_wrong": sum(bool(r.get("terminated")) and not r["solved"] for r in records),
+        "truncated": sum(bool(r.get("truncated")) for r in records),
         "reports": report_metrics,
         "steps": sum(r["steps"] for r in records), "errors": sum(r["errors"] for r in records),
         "mean_steps_solved": (sum(r["steps"] for r in solved) / len(solved)) if solved else None,
@@ -271,7 +279,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"episodes: {summary['episodes']}",
-             f"solved:   {summary['solved']} ({summary['success_rate']:.1%})",
+             f"solved:   {summary['solved']} ({summary['success_rate']:.1%}; the answer equals the target)",
+             f"ended on a wrong answer: {summary['terminated_wrong']}; truncated: {summary['truncated']}",
              f"steps:    {summary['steps']} (errors: {summary['errors']})"]
     if summary["mean_steps_solved"] is not None:
         lines.append(f"mean steps to solve: {summary['mean_steps_solved']:.1f}")
@@ -282,10 +291,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  {diff:<12} {d['solved']}/{d['episodes']}")
     reports = summary.get("reports")
     if reports:
+        def pct(v):
+            return "n/a" if v is None else f"{v:.1%}"
+
         lines.append(f"reports: {reports['submitted']}/{reports['tasks']} submitted; answer accuracy "
-                     f"{reports['answer_accuracy']:.1%}, definition accuracy {reports['definition_accuracy']:.1%}, "
-                     f"reconciliation {reports['reconciliation_rate']:.1%}, mean score "
-                     f"{reports['mean_report_score']:.3f}; {reports['reports_violating_policies']} violating a policy")
+                     f"{pct(reports['answer_accuracy'])}, definition accuracy {pct(reports['definition_accuracy'])}, "
+                     f"reconciliation {pct(reports['reconciliation_rate'])}, mean quality "
+                     f"{reports['mean_report_quality'] or 0:.3f}; {reports['reports_violating_policies']} violating a policy")
     if summary["unsolved"]:
         more = ", …" if len(summary["unsolved"]) > 20 else ""
         lines.append("unsolved: " + ", ".join(map(str, summary["unsolved"][:20])) + more)

@@ -187,13 +187,30 @@ def evidence_document(task_id, evidence: str) -> Document:
 
 
 # ---------------------------------------------------------------------- policies on plans
+def _lineage_tables_and_operations(plan, node) -> tuple[set[str], set[str]]:
+    lineage = plan.lineage(node) + [node]
+    return ({i.lower() for n in lineage for i in n.inputs if plan.get(i) is None},
+            {n.operation for n in lineage})
+
+
+def _applies(policy: Policy, tables: set[str], operations: set[str]) -> bool:
+    if not tables & {t.lower() for t in policy.when_tables}:
+        return False
+    return not policy.when_operations or bool(operations & set(policy.when_operations))
+
+
+def policies_apply(policies: Iterable[Policy], plan, node) -> bool:
+    """Whether any of ``policies`` concerns ``node``'s plan (its base tables and operations)."""
+    tables, operations = _lineage_tables_and_operations(plan, node)
+    return any(_applies(policy, tables, operations) for policy in policies)
+
+
 def check_policies(policies: Iterable[Policy], plan, node) -> list[dict]:
     """The policies ``node``'s lineage violates, each as ``{id, description, missing}``."""
     from sqlglot import exp
 
     lineage = plan.lineage(node) + [node]
-    tables = {i.lower() for n in lineage for i in n.inputs if plan.get(i) is None}
-    operations = {n.operation for n in lineage}
+    tables, operations = _lineage_tables_and_operations(plan, node)
     mentioned: set[str] = set()
     for n in lineage:
         body = n.expression
@@ -203,9 +220,7 @@ def check_policies(policies: Iterable[Policy], plan, node) -> list[dict]:
                 mentioned |= {c.name.lower() for c in condition.find_all(exp.Column)}
     violations = []
     for policy in policies:
-        if not tables & {t.lower() for t in policy.when_tables}:
-            continue
-        if policy.when_operations and not operations & set(policy.when_operations):
+        if not _applies(policy, tables, operations):
             continue
         missing = []
         for required in policy.require_columns:

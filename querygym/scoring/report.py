@@ -3,26 +3,37 @@
 A report is short text submitted with the id of the table that answers the question.  It cites
 documents as ``[doc-id]`` (or ``[doc:doc-id]``) and intermediate tables as ``[T_n]``.
 
-Components, each between 0 and 1, and their weights in the report score:
+The answer and the report's quality are judged apart.  ``answer`` is whether the submitted
+table equals the target table (``compare_tables``); only a right answer is a solved task.  The
+report's ``quality`` is the weighted mean of four components, each between 0 and 1:
 
 =================  ======  ==============================================================
 component          weight  meaning
 =================  ======  ==============================================================
-``answer``         0.50    the submitted table equals the target table (``compare_tables``)
-``definitions``    0.20    share of the task's required documents the report cites
-``reconciliation`` 0.15    share of the report's numbers found in a cited table
-``evidence``       0.10    1 minus 0.25 per sentence that states a number but cites no table
-``policy``         0.05    the submitted table's plan violates no declared policy
+``definitions``    0.40    share of the task's required documents the report cites
+``reconciliation`` 0.30    share of the report's numbers found in a cited table
+``evidence``       0.20    1 minus 0.25 per sentence that states a number but cites no table
+``policy``         0.10    the submitted table's plan violates no declared policy that applies
 =================  ======  ==============================================================
+
+No component is earned vacuously: a report that states no figure earns no reconciliation
+credit, one that cites no table earns no evidence credit, and one that cites no document earns
+no definitions credit.  A component with nothing to judge (no required documents, no policy
+that applies) is left out of the mean (``None``) rather than counted as full.  The environment
+pays ``success`` times the quality for a right answer, and nothing for a wrong one.
 
 Numbers: a figure such as ``1,234.5``, ``-3`` or ``12.5%``.  Figures glued to letters
 (``FY2024``, ``Q2``), inside brackets (citations) or present in the question text are not
 claims.  A figure reconciles when some numeric cell of a cited table rounds to it at the
 precision written (``1,234,567.89`` matches ``1234567.8912``); a percentage also matches the
-fraction (``12.5%`` matches ``0.125``).  A report with no figures reconciles vacuously.
+fraction (``12.5%`` matches ``0.125``).
 
 >>> grade_numbers("Revenue was 1,234.57 [T_2].", {"T_2": [(1234.5678,)]}, question="")
 (1.0, 0, [])
+>>> graded = grade("hello", answer_equal=False, required_docs=["net-revenue"], known_docs=["net-revenue"],
+...                cited_rows={}, violations=[], policies_apply=True)
+>>> graded["answer"], graded["quality"], graded["components"]["reconciliation"], graded["components"]["evidence"]
+(False, 0.0, 0.0, 0.0)
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
-WEIGHTS = {"answer": 0.50, "definitions": 0.20, "reconciliation": 0.15, "evidence": 0.10, "policy": 0.05}
+WEIGHTS = {"definitions": 0.40, "reconciliation": 0.30, "evidence": 0.20, "policy": 0.10}
 
 _NUMBER = re.compile(r"(?<![\w.\[])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(%?)(?![\w\]])")
 _CITATION = re.compile(r"\[([^\[\]]+)\]")
@@ -95,11 +106,13 @@ def _numeric_cells(rows: Iterable[tuple]) -> list[float]:
 
 
 def grade_numbers(report: str, cited_rows: dict[str, list[tuple]], *, question: str = "") -> tuple[float, int, list[str]]:
-    """(reconciliation share, unsupported sentences, figures that reconcile with no cited table)."""
+    """(reconciliation share, unsupported sentences, figures that reconcile with no cited table).
+
+    The share is 0 when the report states no figure: there is nothing it reconciled."""
     values = _numeric_cells(r for rows in cited_rows.values() for r in rows)
     figures = _figures(report, question)
     unmatched = [text for text, figure, percent in figures if not _matches(figure, percent, values)]
-    share = 1.0 if not figures else (len(figures) - len(unmatched)) / len(figures)
+    share = 0.0 if not figures else (len(figures) - len(unmatched)) / len(figures)
     unsupported = 0
     for sentence in _SENTENCE.split(report.strip()):
         if _figures(sentence, question) and not citations(sentence)[1]:
@@ -108,22 +121,33 @@ def grade_numbers(report: str, cited_rows: dict[str, list[tuple]], *, question: 
 
 
 def grade(report: str, *, answer_equal: bool, required_docs: Iterable[str], known_docs: Iterable[str],
-          cited_rows: dict[str, list[tuple]], violations: list[dict], question: str = "") -> dict[str, Any]:
-    """Every component, the weighted score, and the detail behind each."""
+          cited_rows: dict[str, list[tuple]], violations: list[dict], question: str = "",
+          policies_apply: bool = False) -> dict[str, Any]:
+    """The answer's verdict, every quality component, the weighted quality, and the detail behind each.
+
+    ``policies_apply`` says whether any declared policy concerns the submitted table's plan; when
+    none does, the policy component is left out rather than earned.
+    """
     docs, tables = citations(report)
     required = list(required_docs)
     known = set(known_docs)
     share, unsupported, unmatched = grade_numbers(report, cited_rows, question=question)
-    components = {
-        "answer": 1.0 if answer_equal else 0.0,
-        "definitions": (sum(d in docs for d in required) / len(required)) if required else 1.0,
+    cited_known = [d for d in docs if d in known]
+    components: dict[str, float | None] = {
+        "definitions": (sum(d in docs for d in required) / len(required)) if required else None,
         "reconciliation": share,
-        "evidence": max(0.0, 1.0 - 0.25 * unsupported),
-        "policy": 0.0 if violations else 1.0,
+        "evidence": max(0.0, 1.0 - 0.25 * unsupported) if tables else 0.0,
+        # the plan's compliance counts for the report only when the report stands on that table
+        "policy": (0.0 if violations or not tables else 1.0) if (policies_apply or violations) else None,
     }
-    score = round(sum(WEIGHTS[k] * v for k, v in components.items()), 6)
+    if required and not cited_known:
+        components["definitions"] = 0.0
+    judged = {k: v for k, v in components.items() if v is not None}
+    weight = sum(WEIGHTS[k] for k in judged)
+    quality = round(sum(WEIGHTS[k] * v for k, v in judged.items()) / weight, 6) if weight else 0.0
     return {
-        "score": score, "components": components, "weights": dict(WEIGHTS),
+        "answer": bool(answer_equal), "quality": quality, "score": quality if answer_equal else 0.0,
+        "components": components, "weights": dict(WEIGHTS),
         "cited_docs": docs, "cited_tables": tables, "unknown_docs": [d for d in docs if d not in known],
         "missing_docs": [d for d in required if d not in docs], "unreconciled": unmatched,
         "unsupported_claims": unsupported, "policy_violations": [v["id"] for v in violations],

@@ -131,7 +131,7 @@ def test_a_cited_report_with_reconciled_numbers_earns_the_full_score(env):
               f"[external-customer] by segment [segments].")
     obs, reward, terminated, info = step(env, json.dumps(["submit_report", table, report]))
     assert terminated and info["kind"] == "report"
-    assert info["report"]["score"] == 1.0 and reward == pytest.approx(1.0)
+    assert info["report"]["score"] == 1.0 and reward == pytest.approx(1.0) and info["solved"]
 
 
 @pytest.mark.parametrize("report, component, value", [
@@ -154,8 +154,28 @@ def test_a_wrong_table_or_a_policy_violation_lowers_the_score(env):
     obs, reward, terminated, info = step(env, json.dumps(["submit_report", t, f"Counted [{t}] [external-customer] "
                                                                              f"[segments]."]))
     components = info["report"]["components"]
-    assert components["answer"] == 0.0 and components["policy"] == 0.0
+    assert info["report"]["answer"] is False and components["policy"] == 0.0
     assert info["report"]["policy_violations"] == ["exclude-internal-accounts"]
+    assert terminated and not info["solved"] and reward == 0.0  # a wrong answer earns nothing, whatever the report
+
+
+@pytest.mark.parametrize("report", ["hello", "", "The answer is in the table."])
+def test_a_report_that_states_and_cites_nothing_earns_nothing(env, report):
+    """The case that used to count as solved with a reward near 0.5: a wrong table and an empty report."""
+    obs, reward, terminated, info = step(env, '["execute_sql", "SELECT COUNT(*) AS n FROM customers"]')
+    obs, reward, terminated, info = step(env, json.dumps(["submit_report", info["cte_id"], report]))
+    graded = info["report"]
+    assert terminated and not info["solved"] and reward == 0.0
+    assert graded["quality"] == 0.0 and graded["score"] == 0.0
+    assert graded["components"]["reconciliation"] == 0.0 and graded["components"]["evidence"] == 0.0
+    assert graded["components"]["definitions"] == 0.0
+
+
+def test_a_right_table_with_an_empty_report_is_solved_but_earns_no_quality(env):
+    obs, reward, terminated, info = step(env, f'["execute_sql", "{GOLD}"]')
+    obs, reward, terminated, info = step(env, json.dumps(["submit_report", info["cte_id"], "hello"]))
+    assert terminated and info["solved"] and info["report"]["answer"] is True
+    assert info["report"]["quality"] == 0.0 and reward == 0.0
 
 
 def test_workflow_actions_are_offered_only_with_documentation():
