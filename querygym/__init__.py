@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as _gym
 
-from querygym.errors import (
+from querygym.errors import (  # noqa: F401  (public names)
     CatalogError,
     DatabaseNotFoundError,
     DatasetError,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -107,6 +108,18 @@ def first_line(error: BaseException | str) -> str:
     if text:
         return text.splitlines()[0]
     return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
+def json_error_place(path: str | os.PathLike, error: json.JSONDecodeError, *, line: int | None = None) -> str:
+    """``path:line:column`` of a JSON syntax error (``line`` is the file's line for one JSON-lines record).
+
+    >>> try:
+    ...     json.loads('{"a": 1,\\n "b": }')
+    ... except json.JSONDecodeError as exc:
+    ...     json_error_place("data.json", exc)
+    'data.json:2:7'
+    """
+    return f"{os.fspath(path)}:{line if line is not None else error.lineno}:{error.colno}"
 
 
 def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from querygym.errors import DatasetError
+from querygym.util import json_error_place
 
 
 def load_scripts(path: str | Path) -> dict[str, list[str]]:
@@ -33,7 +34,9 @@ def load_scripts(path: str | Path) -> dict[str, list[str]]:
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)
-    except ValueError:
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith("{") and "\n{" not in text.strip():  # one object that does not parse
+            raise DatasetError(f"{json_error_place(path, exc)}: not a JSON object of scripts: {exc.msg}") from None
         data = None
     if isinstance(data, dict):
         return {str(k): _script(path, k, v) for k, v in data.items()}
@@ -43,8 +46,12 @@ def load_scripts(path: str | Path) -> dict[str, list[str]]:
             continue
         try:
             rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{json_error_place(path, exc, line=n)}: not JSON ({exc.msg}); expected a JSON object "
+                               f"{{task_id: [actions]}} or JSONL lines {{\"task_id\": ..., \"actions\": [...]}}") from None
+        try:
             scripts[str(rec["task_id"])] = _script(path, rec["task_id"], rec["actions"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             raise DatasetError(f"{path}:{n}: expected a JSON object {{task_id: [actions]}} or JSONL lines "
                                f"{{\"task_id\": ..., \"actions\": [...]}}") from None
     return scripts
@@ -68,6 +75,10 @@ def load_trajectory_actions(path: str | Path) -> dict[str, list[str]]:
             continue
         try:
             rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{json_error_place(path, exc, line=n)}: not JSON ({exc.msg}); a trajectory file "
+                               f"has one JSON object per line") from None
+        try:
             steps.setdefault(str(rec["task"]), []).append((int(rec["step"]), rec["action"]))
         except (ValueError, KeyError, TypeError):
             raise DatasetError(f"{path}:{n}: not a trajectory line (needs task, step, action)") from None

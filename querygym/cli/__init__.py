@@ -15,7 +15,9 @@ import argparse
 import sys
 from typing import Sequence
 
+from querygym import __version__
 from querygym.cli import actions, bench, convert, load_db, play, run, tasks
+from querygym.cli.common import plain
 from querygym.errors import QueryGymError
 
 #: the sub-commands, in the order ``querygym --help`` lists them
@@ -23,7 +25,10 @@ COMMANDS = (run, play, tasks, actions, convert, load_db, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="querygym", description=__doc__.split("\n\n")[0])
+    """The ``querygym`` argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="querygym", description=plain(__doc__.split("\n\n")[0]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"querygym {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -31,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for an error of the user's, with one line)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from querygym.cli.common import plain
 from querygym.converters import load_tasks
 from querygym.converters.writer import write_bird
 from querygym.errors import QueryGymError
@@ -23,7 +24,7 @@ from querygym.errors import QueryGymError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("convert", help="write a dataset in any supported format as BIRD format",
-                              description=__doc__.split("\n\n")[0])
+                              description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="the question file or folder, and optionally its tables file, database folder, "
                         ".db file or PostgreSQL server URL")

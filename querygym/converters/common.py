@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from querygym import util
 from querygym.errors import DatasetError
+from querygym.util import json_error_place
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 
 #: the keys a task's metadata never overrides when a task is written as BIRD format
@@ -29,6 +30,8 @@ def read_json(path: Path, what: str) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
             return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{json_error_place(path, exc)}: not a JSON {what} file: {exc.msg}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not a JSON {what} file ({exc})") from None
 
@@ -45,9 +48,9 @@ def read_jsonl(path: Path, what: str) -> list[Any]:
                     continue
                 try:
                     records.append(json.loads(line))
-                except ValueError as exc:
-                    raise DatasetError(f"{path}: line {number} is not JSON ({exc}); a {what} file has one "
-                                       f"JSON object per line") from None
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{json_error_place(path, exc, line=number)}: not JSON ({exc.msg}); a {what} "
+                                       f"file has one JSON object per line") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
     return records

@@ -13,6 +13,7 @@ time-limited backend the agent uses, and cached on the task.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -74,6 +75,11 @@ class Task:
     naive_sql: str | None = None
     _target: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A database path is made absolute once, so changing directory after loading breaks nothing.
+        if self.db and "://" not in self.db:
+            self.db = os.path.abspath(self.db)
 
     def __getstate__(self) -> dict[str, Any]:
         # Copies and pickles (gymnasium.make deep-copies its keyword arguments) get a lock of their own.
