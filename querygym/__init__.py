@@ -103,11 +103,27 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym import (  # noqa: F401
-        actions, agents, bench, cli, converters, dialects, engine, env, plan, runs, schema, scoring, util,
+        actions,
+        agents,
+        bench,
+        cli,
+        converters,
+        dialects,
+        engine,
+        env,
+        plan,
+        runs,
+        schema,
+        scoring,
+        util,
     )
     from querygym.actions.catalog import Action, Catalog, catalog, load_catalog  # noqa: F401
     from querygym.converters import load_bird, load_tasks  # noqa: F401
-    from querygym.converters.builtin import builtin_database, builtin_references, builtin_tasks  # noqa: F401
+    from querygym.converters.builtin import (  # noqa: F401
+        builtin_database,
+        builtin_references,
+        builtin_tasks,
+    )
     from querygym.converters.tasks import Task, TaskSet  # noqa: F401
     from querygym.converters.writer import write_bird  # noqa: F401
     from querygym.dialects import load_database  # noqa: F401

@@ -6,7 +6,7 @@ for table, condition and join-type lists; optional parameters optional).  Callin
 environment and returns the observation; the step's reward, flags and ``info`` travel as the
 ``ToolMessage``'s artifact, so a LangGraph ``ToolNode`` or any other tool-calling loop can play.
 
-:func:`play_episode` is a small driver: it binds the tools to a chat model (models without tool
+:func:`play_with_tools` is a small driver: it binds the tools to a chat model (models without tool
 binding get the catalog in the prompt instead), feeds every tool call to its tool and the result
 back as a ``ToolMessage``, steps a reply without tool calls as text (``Action: [...]``), and stops
 when the episode ends or after ``max_turns`` model calls.
@@ -17,19 +17,21 @@ like LangChain tools do; they never reach the environment, so they take no envir
 Install with ``pip install 'querygym-ra[langchain]'``; LangChain is imported only when tools are made.
 
     import gymnasium, querygym
-    from querygym.agents.langchain import play_episode
+    from querygym.agents.langchain import play_with_tools
     env = gymnasium.make("querygym/QueryGym-v0")
-    result = play_episode(chat_model, env, task_id=9)   # any LangChain chat model with tool calling
+    result = play_with_tools(chat_model, env, task_id=9)   # any LangChain chat model with tool calling
     result.terminated, result.reward, result.steps
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from querygym.actions.catalog import LIST_PARAM_TYPES, ActionSpec, Catalog, catalog
+from querygym.agents.scripts import trajectory_line
 from querygym.errors import InvalidArgumentError, QueryGymError
 
 _MISSING_EXTRA = "the LangChain adapter needs langchain-core: pip install 'querygym-ra[langchain]'"
@@ -101,12 +103,13 @@ class EnvTools:
         if self.done:
             return ("The episode is over; no further action is taken.",
                     {"reward": 0.0, "terminated": self.terminated, "truncated": self.truncated, "info": self.info})
+        started = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action_text)
         self.observation, self.info = obs, info
         self.last = (obs, reward, terminated, truncated, info)
         self.total_reward += float(reward)
-        self.trajectory.append({"action": action_text, "observation": obs, "reward": reward,
-                                "terminated": terminated, "truncated": truncated, "kind": info.get("kind")})
+        self.trajectory.append(trajectory_line(info.get("task_id"), len(self.trajectory) + 1, action_text, obs, reward,
+                                               terminated, truncated, info, env_s=time.perf_counter() - started))
         return obs, {"reward": reward, "terminated": terminated, "truncated": truncated, "info": info}
 
     def _tool(self, spec: ActionSpec):
@@ -150,7 +153,7 @@ def _as_list(spec: ActionSpec, kwargs: dict[str, Any]) -> list[Any]:
 
 @dataclass
 class EpisodeResult:
-    """What :func:`play_episode` did: the outcome, the environment steps and the whole conversation."""
+    """What :func:`play_with_tools` did: the outcome, the environment steps and the whole conversation."""
 
     terminated: bool
     truncated: bool
@@ -161,7 +164,7 @@ class EpisodeResult:
     trajectory: list[dict[str, Any]] = field(repr=False)
 
 
-def play_episode(model, env, *, task_id: Any = None, max_turns: int = 30, system_prompt: str | None = None,
+def play_with_tools(model, env, *, task_id: Any = None, max_turns: int = 30, system_prompt: str | None = None,
                  reset_options: dict[str, Any] | None = None) -> EpisodeResult:
     """Let a LangChain chat model play one episode of ``env`` through the catalog's tools.
 

@@ -83,3 +83,15 @@ def load_trajectory_actions(path: str | Path) -> dict[str, list[str]]:
         except (ValueError, KeyError, TypeError):
             raise DatasetError(f"{path}:{n}: not a trajectory line (needs task, step, action)") from None
     return {k: [a for _, a in sorted(v)] for k, v in steps.items()}
+
+
+def trajectory_line(task_id: Any, step: int, action: str, observation: str, reward: float, terminated: bool,
+                    truncated: bool, info: dict[str, Any], *, agent_s: float | None = None,
+                    env_s: float | None = None, tokens: dict[str, int] | None = None) -> dict[str, Any]:
+    """One step as a line of ``trajectories.jsonl`` (what ``querygym run`` writes and the replay agent reads)."""
+    return {"task": task_id, "step": step, "action": action, "parsed_action": info.get("action"),
+            "kind": info.get("kind"), "observation": observation, "reward": reward, "cte_id": info.get("cte_id"),
+            "relation": info.get("relation"), "error": info.get("error"), "cost": info.get("cost", 0.0),
+            "terminated": terminated, "truncated": truncated, "solved": bool(info.get("solved")),
+            "agent_s": None if agent_s is None else round(agent_s, 6),
+            "env_s": None if env_s is None else round(env_s, 6), "tokens": dict(tokens or {})}

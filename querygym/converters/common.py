@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 from querygym import util
 from querygym.errors import DatasetError
-from querygym.util import json_error_place
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
+from querygym.util import json_error_place
 
 #: the keys a task's metadata never overrides when a task is written as BIRD format
 BIRD_KEYS = ("question_id", "db_id", "question", "evidence", "SQL", "difficulty")

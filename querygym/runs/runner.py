@@ -29,10 +29,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
-from querygym.errors import DatasetError, InvalidArgumentError, QueryGymError
-from querygym.converters.tasks import TaskSet
 from querygym.agents import get
+from querygym.agents.scripts import trajectory_line
+from querygym.converters.tasks import TaskSet
 from querygym.env.environment import QueryGymEnv
+from querygym.errors import InvalidArgumentError, QueryGymError
 from querygym.runs.scorecard import write_scorecard
 
 
@@ -70,11 +71,8 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
         t2 = time.perf_counter()
         used = {k: v - before.get(k, 0) for k, v in agent.usage.items() if v != before.get(k, 0)}
         tokens.update(used)
-        lines.append({"task": task.id, "step": step, "action": action, "parsed_action": info["action"],
-                      "kind": info["kind"], "observation": obs, "reward": reward, "cte_id": info["cte_id"],
-                      "relation": info.get("relation"), "error": info["error"], "cost": info.get("cost", 0.0),
-                      "terminated": terminated, "truncated": truncated, "agent_s": round(t1 - t0, 6),
-                      "env_s": round(t2 - t1, 6), "tokens": used})
+        lines.append(trajectory_line(task.id, step, action, obs, reward, terminated, truncated, info,
+                                     agent_s=t1 - t0, env_s=t2 - t1, tokens=used))
         record["reward"] += reward
         record["cost"] = info.get("total_cost", record["cost"])
         if info["kind"] == "error":

@@ -10,7 +10,7 @@ pytest.importorskip("langchain_core", reason="the langchain extra is not install
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 from langchain_core.utils.function_calling import convert_to_openai_tool  # noqa: E402
-from querygym.agents.langchain import EnvTools, play_episode, tool_prompt  # noqa: E402
+from querygym.agents.langchain import EnvTools, play_with_tools, tool_prompt  # noqa: E402
 from querygym.actions.catalog import catalog  # noqa: E402
 
 SEGMENTS = 9  # "How many customers are there in each segment?"
@@ -82,7 +82,7 @@ def test_a_fake_chat_model_plays_a_task_to_termination(env):
                                    "projected_columns": "customers.segment, COUNT(*) AS num_customers"}, 4),
         AIMessage(content="never asked for: the episode ended"),
     ]))
-    result = play_episode(model, env, task_id=SEGMENTS, max_turns=10)
+    result = play_with_tools(model, env, task_id=SEGMENTS, max_turns=10)
     assert result.terminated and not result.truncated and result.reward >= 1.0
     assert result.turns == 4 and result.steps == 2
     assert [t["kind"] for t in result.trajectory] == ["exploration", "cte"]
@@ -104,7 +104,7 @@ def test_a_reply_without_tool_calls_is_played_as_action_text(env):
         call("perform_aggregate", {"table_id": "customers", "group_by": "customers.segment",
                                    "projected_columns": "customers.segment, COUNT(*) AS num_customers"}, 1),
     ]))
-    result = play_episode(model, env, task_id=SEGMENTS, max_turns=3)
+    result = play_with_tools(model, env, task_id=SEGMENTS, max_turns=3)
     assert [t["kind"] for t in result.trajectory] == ["exploration", "error", "cte"] and result.terminated
     assert result.messages[3].content.startswith("Tables: customers")
     assert "No action found" in result.messages[5].content
@@ -112,7 +112,7 @@ def test_a_reply_without_tool_calls_is_played_as_action_text(env):
 
 def test_max_turns_bounds_an_episode(env):
     model = GenericFakeChatModel(messages=iter([call("get_tables", {}, n) for n in range(5)]))
-    result = play_episode(model, env, task_id=SEGMENTS, max_turns=3)
+    result = play_with_tools(model, env, task_id=SEGMENTS, max_turns=3)
     assert result.turns == 3 and result.steps == 3 and not result.terminated and not result.truncated
 
 
@@ -135,6 +135,6 @@ def test_a_model_that_binds_tools_gets_the_tools_and_the_tool_prompt(env):
     model = ToolBindingFake(messages=iter([
         call("perform_aggregate", {"table_id": "customers", "group_by": "customers.segment",
                                    "projected_columns": "customers.segment, COUNT(*) AS num_customers"}, 1)]))
-    result = play_episode(model, env, task_id=SEGMENTS)
+    result = play_with_tools(model, env, task_id=SEGMENTS)
     assert [t.name for t in model.bound] == list(catalog().names)
     assert result.messages[0].content == tool_prompt() and result.terminated
