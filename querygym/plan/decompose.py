@@ -8,13 +8,22 @@ expert trajectory).
 
 How a query block becomes steps, in SQL's logical order:
 
-1. ``FROM`` with joins: one ``perform_join`` over all its tables (comma joins are CROSS JOINs,
-   ``USING`` and ``NATURAL`` become ``ON`` conditions); a single table needs no step.
+1. ``FROM`` with joins: one ``perform_join`` over all its tables (``USING`` and ``NATURAL``
+   become ``ON`` conditions); a single table needs no step.  When the ``FROM`` has no outer
+   join, each top-level ``AND``-ed ``WHERE`` equality between columns of two different ``FROM``
+   items (``FROM a, b WHERE a.x = b.y``, the comma joins of GeoQuery, ATIS and hand-written
+   SQL) becomes a condition of the inner join that brings in the later of its two tables, and
+   the tables are joined in an order where each links to one joined before it — the written
+   order whenever it allows, keeping the written column order — so no step materialises a
+   cross product the query does not ask for.  A ``CROSS JOIN`` remains only for a table that
+   no equality links; ``OR``-ed conditions, equalities with constants or within one table,
+   correlated conditions and every condition of a ``FROM`` with an outer join stay in the filter.
    Subqueries in ``FROM`` and ``WITH`` clauses are decomposed first and named by their alias
    (``"T_2 AS s"``), so the query's own column references keep working.
-2. ``WHERE``: ``perform_filter``.  An uncorrelated subquery in a condition is decomposed into
-   its own steps first and the condition reads its table (``x IN (SELECT c FROM T_1)``), so
-   the agent sees it; a correlated one stays inside the condition.
+2. ``WHERE`` (what step 1 left of it): ``perform_filter``.  An uncorrelated subquery in a
+   condition is decomposed into its own steps first and the condition reads its table
+   (``x IN (SELECT c FROM T_1)``), so the agent sees it; a correlated one stays inside the
+   condition.
 3. ``GROUP BY``/aggregates/``HAVING``: one ``perform_aggregate`` with the select list (plus any
    aggregate the ordering needs, dropped again by the ordering step).
 4. The select list: folded into the filter, ordering or aggregate step when there is one,
@@ -34,6 +43,9 @@ the construct and the reason, never a silently wrong plan.  The result is determ
 >>> d = decompose("SELECT region_code FROM regions WHERE country = 'Spain'", builtin_tasks()[0])
 >>> d.ok, d.actions
 (True, ['["perform_filter", "regions", "country = \\'Spain\\'", "region_code"]'])
+>>> decompose("SELECT c.name FROM customers c, regions r WHERE c.region_id = r.region_id "
+...           "AND r.country = 'Spain'", builtin_tasks()[0]).actions[0]
+'["perform_join", ["customers AS c", "regions AS r"], ["c.region_id = r.region_id"], ["INNER JOIN"]]'
 """
 
 from __future__ import annotations
