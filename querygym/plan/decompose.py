@@ -648,9 +648,11 @@ class _Builder:
     def rewrite_subqueries(self, expression: exp.Expression) -> exp.Expression:
         """Materialise each uncorrelated subquery of a condition as its own steps."""
         expression = expression.copy()
-        for sub in list(expression.find_all(exp.Subquery, exp.Exists)):
+        # ``x > ALL (SELECT ...)`` parses as ALL over a bare SELECT, with no Subquery around it.
+        for sub in list(expression.find_all(exp.Subquery, exp.Exists, exp.All, exp.Any)):
             query = sub.this
-            if not isinstance(query, exp.Query) or sub.find_ancestor(exp.Subquery, exp.Exists) not in (None,):
+            if (not isinstance(query, exp.Query)
+                    or sub.find_ancestor(exp.Subquery, exp.Exists, exp.All, exp.Any) not in (None,)):
                 continue
             snap = self.snapshot()
             try:

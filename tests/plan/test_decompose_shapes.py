@@ -213,3 +213,34 @@ def test_an_equality_within_one_table_or_with_a_constant_is_no_join_condition():
     (join,) = joins_of(d.actions)
     assert join[2:4] == [["a.region_id = b.region_id"], ["INNER JOIN"]]
     assert "account_manager_id" in json.loads(d.actions[1])[2]
+
+
+
+ALL_ANY = ("SELECT PRODUCTSalias0.product_name FROM products AS PRODUCTSalias0 WHERE PRODUCTSalias0.list_price > ALL "
+           "(SELECT SUBSCRIPTIONSalias0.monthly_amount FROM subscriptions AS SUBSCRIPTIONSalias0, customers AS "
+           "CUSTOMERSalias0 WHERE CUSTOMERSalias0.customer_id = SUBSCRIPTIONSalias0.customer_id AND "
+           "CUSTOMERSalias0.segment = 'SMB') AND PRODUCTSalias0.product_id = ANY (SELECT ORDER_ITEMSalias0.product_id "
+           "FROM order_items AS ORDER_ITEMSalias0 WHERE ORDER_ITEMSalias0.quantity > 5)")
+
+
+def test_quantified_comparisons_read_their_subqueries_steps(env):
+    """GeoQuery's ``> ALL``: its subquery becomes steps (a comma join becoming an inner join) like
+    any other.  SQLite runs neither ALL nor ANY, so the steps up to the last are replayed here and
+    each subquery's table compared with the subquery's own result."""
+    d = decompose(ALL_ANY, querygym.builtin_tasks()[0])
+    assert d.ok, d.error
+    steps = [json.loads(a) for a in d.actions]
+    assert steps[0][0] == "perform_join" and steps[0][3] == ["INNER JOIN"]
+    assert steps[-1][0] == "perform_filter" and steps[-1][1] == "products AS PRODUCTSalias0"
+    assert "> ALL (SELECT T_1.monthly_amount FROM T_1)" in steps[-1][2]
+    assert "= ANY(SELECT T_2.product_id FROM T_2)" in steps[-1][2]
+    env.reset(options={"task_id": next(t.id for t in env.tasks if t.db_id == "builtin")})
+    for action in d.actions[:-1]:
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert info["kind"] == "cte", (action, obs)
+    ep = env.episode
+    inner = sqlglot.parse_one(ALL_ANY, read="sqlite").find_all(exp.Select)
+    subqueries = [q for q in inner if q.parent is not None]
+    for node_id, query in zip(["T_1", "T_2"], subqueries):
+        rows = ep.backend.execute(ep.dialect.compile(ep.plan, ep.plan.get(node_id))).rows
+        assert querygym.compare_tables(rows, direct("builtin", query.sql(dialect="sqlite"))).equal
