@@ -98,7 +98,8 @@ def main() -> None:
         for r in range(args.repeat):
             out = root / f"run{r}"
             command = [sys.executable, "-m", "querygym", "run", "--agent", "oracle", "--bird", str(questions),
-                       "--db-root", str(root / "db"), "--timeout", str(args.timeout), "--out", str(out), "--quiet"]
+                       "--db-root", str(root / "db"), "--timeout", str(args.timeout), "--out", str(out),
+                       "--quiet"]
             t0 = time.perf_counter()
             subprocess.run(command, cwd=args.checkout, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             elapsed = time.perf_counter() - t0
