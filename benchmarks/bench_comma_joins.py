@@ -101,7 +101,8 @@ def main() -> None:
                        "--db-root", str(root / "db"), "--timeout", str(args.timeout), "--out", str(out),
                        "--quiet"]
             t0 = time.perf_counter()
-            subprocess.run(command, cwd=args.checkout, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(command, cwd=args.checkout, check=False, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
             elapsed = time.perf_counter() - t0
             summary = json.loads((out / "summary.json").read_text())
             steps = [json.loads(line) for line in (out / "trajectories.jsonl").read_text().splitlines()]
