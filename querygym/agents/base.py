@@ -19,6 +19,10 @@ class Agent:
     """
 
     name = "agent"
+    #: Whether a failed step ends the episode: the runner stops there and records the step and its
+    #: error.  True for agents whose later steps build on every earlier one (the oracle's
+    #: ``T_n`` ids assume each step made its table), False for agents that repair their mistakes.
+    STOPS_AT_FAILED_STEP: bool = False
 
     def __init__(self) -> None:
         self.usage: dict[str, int] = {}
@@ -86,14 +90,39 @@ class ScriptAgent(ScriptedAgent):
 
 
 class OracleAgent(ScriptedAgent):
-    """Decomposes each task's gold SQL into steps and plays them."""
+    """Decomposes each task's gold SQL into steps and plays them, stopping at the first that fails.
+
+    Each step reads the tables of the steps before it, so after a failure (a time-out, a step the
+    engine rejects) the rest of the script could only fail again; ``failed_step`` keeps the step
+    number, the action and the environment's error, and the runner writes them in the episode record.
+    """
 
     name = "oracle"
+    STOPS_AT_FAILED_STEP = True
 
     def __init__(self) -> None:
         super().__init__()
         self._schemas: dict[Any, Any] = {}
         self.last_error: str | None = None
+        self.failed_step: dict[str, Any] | None = None
+        self._last_action: str | None = None
+        self._played = 0
+
+    def reset(self, task) -> None:
+        self.failed_step, self._last_action, self._played = None, None, 0
+        super().reset(task)
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        if self._played and info.get("kind") == "error":
+            # Also when driven by a loop other than the runner's, which stops before asking.
+            self.failed_step = {"step": self._played, "action": self._last_action, "error": info.get("error")}
+            self.done = True
+            self._queue = []
+            raise InvalidArgumentError(f"oracle: step {self._played} failed ({(info.get('error') or {}).get('type')}: "
+                                       f"{(info.get('error') or {}).get('message')}); the later steps read its table")
+        self._last_action = super().act(observation, info)
+        self._played += 1
+        return self._last_action
 
     def script_for(self, task) -> list[str] | None:
         key = task.db or task.db_id

@@ -8,13 +8,22 @@ expert trajectory).
 
 How a query block becomes steps, in SQL's logical order:
 
-1. ``FROM`` with joins: one ``perform_join`` over all its tables (comma joins are CROSS JOINs,
-   ``USING`` and ``NATURAL`` become ``ON`` conditions); a single table needs no step.
+1. ``FROM`` with joins: one ``perform_join`` over all its tables (``USING`` and ``NATURAL``
+   become ``ON`` conditions); a single table needs no step.  When the ``FROM`` has no outer
+   join, each top-level ``AND``-ed ``WHERE`` equality between columns of two different ``FROM``
+   items (``FROM a, b WHERE a.x = b.y``, the comma joins of GeoQuery, ATIS and hand-written
+   SQL) becomes a condition of the inner join that brings in the later of its two tables, and
+   the tables are joined in an order where each links to one joined before it — the written
+   order whenever it allows, keeping the written column order — so no step materialises a
+   cross product the query does not ask for.  A ``CROSS JOIN`` remains only for a table that
+   no equality links; ``OR``-ed conditions, equalities with constants or within one table,
+   correlated conditions and every condition of a ``FROM`` with an outer join stay in the filter.
    Subqueries in ``FROM`` and ``WITH`` clauses are decomposed first and named by their alias
    (``"T_2 AS s"``), so the query's own column references keep working.
-2. ``WHERE``: ``perform_filter``.  An uncorrelated subquery in a condition is decomposed into
-   its own steps first and the condition reads its table (``x IN (SELECT c FROM T_1)``), so
-   the agent sees it; a correlated one stays inside the condition.
+2. ``WHERE`` (what step 1 left of it): ``perform_filter``.  An uncorrelated subquery in a
+   condition is decomposed into its own steps first and the condition reads its table
+   (``x IN (SELECT c FROM T_1)``), so the agent sees it; a correlated one stays inside the
+   condition.
 3. ``GROUP BY``/aggregates/``HAVING``: one ``perform_aggregate`` with the select list (plus any
    aggregate the ordering needs, dropped again by the ordering step).
 4. The select list: folded into the filter, ordering or aggregate step when there is one,
@@ -34,6 +43,9 @@ the construct and the reason, never a silently wrong plan.  The result is determ
 >>> d = decompose("SELECT region_code FROM regions WHERE country = 'Spain'", builtin_tasks()[0])
 >>> d.ok, d.actions
 (True, ['["perform_filter", "regions", "country = \\'Spain\\'", "region_code"]'])
+>>> decompose("SELECT c.name FROM customers c, regions r WHERE c.region_id = r.region_id "
+...           "AND r.country = 'Spain'", builtin_tasks()[0]).actions[0]
+'["perform_join", ["customers AS c", "regions AS r"], ["c.region_id = r.region_id"], ["INNER JOIN"]]'
 """
 
 from __future__ import annotations
@@ -210,8 +222,8 @@ class _Builder:
         for unsupported in ("into", "windows", "prewhere", "qualify", "connect", "sample", "kind"):
             if sel.args.get(unsupported):
                 raise DecompositionError(unsupported.upper(), "this clause has no relational-algebra operation here")
-        scope = self.from_clause(sel)
         where = sel.args.get("where")
+        scope, where = self.from_clause(sel, where.this if where is not None else None)
         group = sel.args.get("group")
         having = sel.args.get("having")
         order = sel.args.get("order")
@@ -224,7 +236,7 @@ class _Builder:
         aggregating = bool(group) or bool(having) or any(_has_aggregate(i) for i in items)
 
         if where is not None:
-            condition = self.condition(where.this, scope)
+            condition = self.condition(where, scope)
             single_step = not aggregating and order is None and not is_star
             projection = self.select_list(items, scope, distinct) if single_step else None
             node = self.emit("perform_filter", scope.ref, condition, projection)
@@ -297,16 +309,25 @@ class _Builder:
         return scope
 
     # ------------------------------------------------------------------ FROM
-    def from_clause(self, sel: exp.Select) -> _Scope:
+    def from_clause(self, sel: exp.Select, where: exp.Expression | None) -> tuple[_Scope, exp.Expression | None]:
+        """The scope the rest of the block reads, and what is left of ``where`` for the filter.
+
+        Inner and comma joins: every top-level ``AND``-ed equality of ``where`` between columns
+        of two different ``FROM`` items becomes a condition of the join that brings in the later
+        of the two, and the tables are joined in an order where each one links to those before
+        it (the written order whenever it allows), so no step materialises a cross product the
+        query does not ask for.  A ``CROSS JOIN`` remains only where no equality links a table.
+        """
         from_ = sel.args.get("from_")
         if from_ is None:
-            return self.single_row_source(sel)
+            return self.single_row_source(sel), where
         joins = sel.args.get("joins") or []
         first = self.source(from_.this)
         if not joins:
-            return first
-        refs, conditions, kinds = [first.ref], [], []
+            return first, where
         seen = [first]
+        ons: list[exp.Expression | None] = [None]
+        kinds: list[str] = [""]
         for join in joins:
             src = self.source(join.this)
             kind = self.join_type(join)
@@ -324,12 +345,79 @@ class _Builder:
                 kind = "CROSS JOIN" if kind == "INNER JOIN" else kind
                 if kind != "CROSS JOIN":
                     raise DecompositionError(f"{kind} without a condition", "an outer join needs ON")
-            refs.append(src.ref)
-            conditions.append("" if on is None else self.sql(self.rewrite_subqueries(on)))
-            kinds.append(kind)
             seen.append(src)
-        node = self.emit("perform_join", refs, conditions, kinds)
-        return self.after_join(node, seen)
+            ons.append(on)
+            kinds.append(kind)
+        order = list(range(len(seen)))
+        if where is not None and all(k in ("INNER JOIN", "CROSS JOIN") for k in kinds[1:]):
+            # Outer joins keep their written order and the WHERE clause: moving a condition into
+            # (or across) an outer join's ON changes which rows it pads with NULLs.
+            order, ons, where = self.link_joins(seen, ons, where)
+        refs = [seen[i].ref for i in order]
+        conditions = ["" if ons[i] is None else self.sql(self.rewrite_subqueries(ons[i])) for i in order[1:]]
+        join_kinds = [("INNER JOIN" if kinds[i] == "CROSS JOIN" else kinds[i]) if ons[i] is not None
+                      else "CROSS JOIN" for i in order[1:]]
+        # Reordered tables keep the written column order, as ``SELECT *`` shows it.
+        projection = None if order == sorted(order) else ", ".join(f"{_quote(s.qualifier)}.*" for s in seen)
+        node = self.emit("perform_join", refs, conditions, join_kinds, projection)
+        return self.after_join(node, [seen[i] for i in order]), where
+
+    def link_joins(self, items: list[_Scope], ons: list[exp.Expression | None], where: exp.Expression):
+        """Join order, each item's join condition and the rest of ``where`` for an inner-join ``FROM``.
+
+        A table joins when the tables its own ``ON`` reads are all joined; among those, the first
+        in written order that an equality links to a joined table goes next, else the first
+        (by a ``CROSS JOIN``).  Each linking equality joins the later of its two tables.
+        """
+        qualifiers = [s.qualifier.lower() for s in items]
+        columns = [{c.lower() for c in self.columns_of(s)} for s in items]
+
+        def owner(column: exp.Column) -> int | None:
+            if column.table:
+                hits = [i for i, q in enumerate(qualifiers) if q == column.table.lower()]
+                return hits[0] if len(hits) == 1 and column.name.lower() in columns[hits[0]] else None
+            hits = [i for i, cols in enumerate(columns) if column.name.lower() in cols]
+            return hits[0] if len(hits) == 1 else None
+
+        links: list[tuple[int, int, exp.Expression]] = []
+        rest: list[exp.Expression] = []
+        for conjunct in where.flatten() if isinstance(where, exp.And) else [where]:
+            inner = conjunct.unnest() if isinstance(conjunct, exp.Paren) else conjunct
+            if (isinstance(inner, exp.EQ) and isinstance(inner.this, exp.Column)
+                    and isinstance(inner.expression, exp.Column)
+                    and not isinstance(inner.this.this, exp.Star) and not isinstance(inner.expression.this, exp.Star)):
+                a, b = owner(inner.this), owner(inner.expression)
+                if a is not None and b is not None and a != b:
+                    links.append((a, b, inner))
+                    continue
+            rest.append(conjunct)
+        if not links:
+            return list(range(len(items))), ons, where
+
+        needs: list[set[int]] = []
+        for i, on in enumerate(ons):
+            if on is None:
+                needs.append(set())
+                continue
+            owners = {owner(c) for c in on.find_all(exp.Column) if not _inside_subquery(c, on)}
+            needs.append(set(range(i)) if None in owners or on.find(exp.Query) else owners - {i})
+
+        joined, order = {0}, [0]
+        new_ons = list(ons)
+        pending = list(range(1, len(items)))
+        while pending:
+            ready = [i for i in pending if needs[i] <= joined]
+            linked = [i for i in ready if ons[i] is not None
+                      or any((a == i and b in joined) or (b == i and a in joined) for a, b, _ in links)]
+            chosen = (linked or ready)[0]
+            eqs = [e for a, b, e in links if (a == chosen and b in joined) or (b == chosen and a in joined)]
+            if eqs:
+                new_ons[chosen] = exp.and_(*([ons[chosen]] if ons[chosen] is not None else []), *eqs, copy=True)
+            joined.add(chosen)
+            order.append(chosen)
+            pending.remove(chosen)
+        remaining = exp.and_(*rest, copy=True) if rest else None
+        return order, new_ons, remaining
 
     def source(self, table: exp.Expression) -> _Scope:
         if isinstance(table, exp.Subquery):
@@ -439,11 +527,8 @@ class _Builder:
                     new_cols.setdefault(key, out)
         for out in node.column_names:
             new_cols[(None, out.lower())] = out
-        if items is not None and not any(isinstance(i, exp.Star) or (isinstance(i, exp.Column) and
-                                                                     isinstance(i.this, exp.Star)) for i in items if i):
-            for item, out in zip(items, node.column_names):
-                if item is None:
-                    continue
+        if items is not None:
+            for item, out in _items_to_columns(items, node.column_names):
                 inner = item.this if isinstance(item, exp.Alias) else item
                 exprs[_key(inner)] = out
                 if isinstance(item, exp.Alias):
@@ -563,9 +648,11 @@ class _Builder:
     def rewrite_subqueries(self, expression: exp.Expression) -> exp.Expression:
         """Materialise each uncorrelated subquery of a condition as its own steps."""
         expression = expression.copy()
-        for sub in list(expression.find_all(exp.Subquery, exp.Exists)):
+        # ``x > ALL (SELECT ...)`` parses as ALL over a bare SELECT, with no Subquery around it.
+        for sub in list(expression.find_all(exp.Subquery, exp.Exists, exp.All, exp.Any)):
             query = sub.this
-            if not isinstance(query, exp.Query) or sub.find_ancestor(exp.Subquery, exp.Exists) not in (None,):
+            if (not isinstance(query, exp.Query)
+                    or sub.find_ancestor(exp.Subquery, exp.Exists, exp.All, exp.Any) not in (None,)):
                 continue
             snap = self.snapshot()
             try:
@@ -630,6 +717,25 @@ def _has_aggregate(expression: exp.Expression | None) -> bool:
         if parent is None or parent is expression:
             return True
     return False
+
+
+def _is_star(item: exp.Expression | None) -> bool:
+    return isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star))
+
+
+def _items_to_columns(items: list, columns: tuple[str, ...] | list[str]) -> list[tuple[exp.Expression, str]]:
+    """Pairs of a select item and the output column it became.  A star expands to an unknown
+    number of columns, so the items before the first star pair with the first columns and those
+    after the last star with the last columns (``SELECT *, COUNT(*) ... ORDER BY COUNT(*)``)."""
+    stars = [n for n, i in enumerate(items) if _is_star(i)]
+    if not stars:
+        pairs = list(zip(items, columns))
+    else:
+        head, tail = items[:stars[0]], items[stars[-1] + 1:]
+        pairs = list(zip(head, columns))
+        if tail and len(columns) >= len(head) + len(tail):
+            pairs += list(zip(tail, columns[len(columns) - len(tail):]))
+    return [(item, out) for item, out in pairs if item is not None]
 
 
 def _inside_subquery(node: exp.Expression, root: exp.Expression) -> bool:

@@ -4,7 +4,8 @@ Layout of an output directory::
 
     run.json                 what was run (agent spec, env settings, task ids); a resumed run must match
     episodes/<task>.jsonl    the steps of one finished episode, written atomically
-    episodes/<task>.json     its record (solved, steps, errors, reward, cost, tokens, ...)
+    episodes/<task>.json     its record (solved, steps, errors, reward, cost, tokens, the failed step
+                             that stopped an agent which stops at one, ...)
     trajectories.jsonl       every step of every episode, in task order (rebuilt at the end)
     summary.json             counts and rates, by difficulty
     scorecard.md / .png      the scorecard as Markdown and as a chart
@@ -45,7 +46,7 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
                               "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
                               "tokens": {}, "error": None, "requires_report": bool(getattr(task, "requires_report",
                                                                                            False)),
-                              "report": None, "policy_violations": 0}
+                              "report": None, "policy_violations": 0, "failed_step": None}
     lines: list[dict[str, Any]] = []
     try:
         agent.reset(task)
@@ -87,6 +88,10 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
             record["solved"] = bool(info.get("solved"))
             record["terminated"] = bool(terminated)
             record["truncated"] = bool(truncated)
+            break
+        if info["kind"] == "error" and getattr(agent, "STOPS_AT_FAILED_STEP", False):
+            # Its later steps read the table this one did not build: replaying them only fails again.
+            record["failed_step"] = {"step": step, "action": action, "error": info["error"]}
             break
     record.update(steps=len(lines), errors=sum(error_kinds.values()), error_kinds=dict(error_kinds),
                   tokens=dict(tokens), elapsed_s=round(time.perf_counter() - started, 6))
@@ -272,7 +277,14 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "by_difficulty": by_difficulty, "tokens": dict(tokens),
         "unsolved": [r["task"] for r in records if not r["solved"]],
         "failed_to_start": {str(r["task"]): r["error"] for r in records if r.get("error")},
+        "failed_steps": {str(r["task"]): _failed_step_text(r["failed_step"]) for r in records
+                         if r.get("failed_step")},
     }
+
+
+def _failed_step_text(failed: dict[str, Any]) -> str:
+    error = failed.get("error") or {}
+    return f"step {failed['step']} failed ({error.get('type', 'error')}): {error.get('message', '')}"
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -296,6 +308,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"{pct(reports['answer_accuracy'])}, definition accuracy {pct(reports['definition_accuracy'])}, "
                      f"reconciliation {pct(reports['reconciliation_rate'])}, mean quality "
                      f"{reports['mean_report_quality'] or 0:.3f}; {reports['reports_violating_policies']} violating a policy")
+    if summary.get("failed_steps"):
+        lines.append(f"stopped at a failed step: {len(summary['failed_steps'])} episode(s)")
     if summary["unsolved"]:
         more = ", …" if len(summary["unsolved"]) > 20 else ""
         lines.append("unsolved: " + ", ".join(map(str, summary["unsolved"][:20])) + more)
