@@ -33,6 +33,7 @@ from querygym.converters.tasks import Task, TaskSet
 from querygym.engine.backend import Backend
 from querygym.errors import DatasetError
 from querygym.schema import DatabaseSchema
+from querygym.util import atomic_write
 
 #: keys the writer itself sets besides BIRD's
 EXTRA_KEYS = ("initial_sql", "dialect", "required_docs", "naive_SQL")
@@ -150,7 +151,11 @@ def write_bird(tasks: TaskSet, out: str | Path, *, link: bool = False, questions
         if link:
             os.symlink(Path(source).resolve(), target)
         else:
-            shutil.copy2(source, target)
+            # copyfile, not copy2: the copy gets the usual permissions (0644), not the source's
+            # (benchmark files are often read-only); its modification time is kept.
+            shutil.copyfile(source, target)
+            stat = os.stat(source)
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         written.database_files[db_id] = str(target)
     _dump(written.questions, records)
     _dump(written.tables, [tables_entry(schema, db_id) for db_id, schema in schemas.items()])
@@ -163,6 +168,4 @@ def write_bird(tasks: TaskSet, out: str | Path, *, link: bool = False, questions
 
 
 def _dump(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
