@@ -8,6 +8,7 @@ from pathlib import Path
 
 from querygym.agents import AGENTS, get
 from querygym.cli.common import dataset_args, env_args, load_tasks
+from querygym.dialects import get as get_dialect
 from querygym.errors import QueryGymError
 from querygym.runs.runner import format_summary, run_agent
 
@@ -41,8 +42,10 @@ def register(subparsers) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    tasks = load_tasks(args)
+    # What cannot work fails here, in one line and before anything is loaded or played.
+    get_dialect(args.dialect)
     spec = _agent_spec(args)
+    tasks = load_tasks(args)
     if spec["name"] == "script" and spec.get("scripts") is None and (args.bird or args.data):
         raise QueryGymError("a dataset other than the built-in one needs --scripts FILE_OR_DIR with an action "
                             "script per task, or another --agent (oracle, random, llm, replay)")
@@ -56,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env_kwargs["budget"] = args.budget
     summary = run_agent(tasks, spec, args.out, env_kwargs=env_kwargs, workers=args.workers,
                         executor=args.executor, ray_address=args.ray_address,
-                        progress=None if args.quiet else sys.stderr)
+                        progress=None if args.quiet else sys.stderr)  # raises RunAbortedError: exit 2
     print(format_summary(summary))
     out = Path(args.out)
     print(f"wrote {out / 'trajectories.jsonl'}, {out / 'summary.json'}, {out / 'scorecard.md'} and "
