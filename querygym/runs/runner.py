@@ -185,6 +185,8 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
     errors_dir = out / "errors"
     episodes_dir.mkdir(parents=True, exist_ok=True)
     errors_dir.mkdir(exist_ok=True)
+    for partial in [*episodes_dir.glob(".*.tmp"), *errors_dir.glob(".*.tmp"), *out.glob(".*.tmp")]:
+        partial.unlink(missing_ok=True)  # left by a process killed mid-write; never a finished episode
     config = {"agent": agent_spec, "env": env_kwargs, "tasks": [str(t.id) for t in tasks]}
     _check_resume(out / "run.json", config)
     playable = [t for t in tasks if t.playable]
