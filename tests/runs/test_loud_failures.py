@@ -123,6 +123,7 @@ def test_unplayable_tasks_are_counted_apart_and_left_out_of_the_success_rate(tmp
     assert summary["success_rate"] == summary["solved"] / 3 == 1.0
     assert set(summary["unplayable_tasks"]) == {str(i) for i in wta}
     assert sorted(p.stem for p in (tmp_path / "run" / "episodes").glob("*.json")) == ["0", "1", "2"]
+    assert "- unplayable tasks (not counted above): 3" in (tmp_path / "run" / "scorecard.md").read_text()
     assert main(["tasks", "--data", str(SPIDER / "dev.json"), "--task", "0", "--task", str(wta[0])]) == 0
     captured = capsys.readouterr()
     assert f"{wta[0]}\twta_1\teasy\tunplayable: database 'wta_1' not found" in captured.out
