@@ -93,6 +93,10 @@ class EngineUnavailableError(ConnectionError, QueryGymError):
     """
 
 
+class EpisodeTimeoutError(TimeoutError, QueryGymError):
+    """An episode ran past the time limit of the whole episode (a run's ``episode_timeout_s``)."""
+
+
 class RunAbortedError(RuntimeError, QueryGymError):
     """A run stopped because its configuration or infrastructure cannot work (an endpoint down,
     an engine lost); the episodes it finished are kept and rerunning plays the rest."""

@@ -17,10 +17,11 @@ What counts: a task that cannot be played (no database, gold SQL that fails) is 
 summary as ``unplayable`` with its reason and is not in any success denominator.  An episode
 stopped by the infrastructure — the model endpoint unreachable after its retries
 (:class:`~querygym.errors.ModelEndpointError`), the database engine refused or lost
-(:class:`~querygym.errors.EngineUnavailableError`) — is no played episode: it goes to
-``errors/<task>.json``, the summary counts it as an ``infrastructure_error``, the run stops
-playing new episodes and :func:`run_agent` raises :class:`~querygym.errors.RunAbortedError`
-after writing the summary.  Rerunning the same command plays those tasks again.  A run whose
+(:class:`~querygym.errors.EngineUnavailableError`), the time limit of the whole episode
+(``episode_timeout_s``) — is no played episode: it goes to ``errors/<task>.json`` and the summary
+counts it as an ``infrastructure_error``.  After an endpoint or engine failure the run stops
+starting episodes and :func:`run_agent` raises :class:`~querygym.errors.RunAbortedError` after
+writing the summary; after an episode time limit it goes on.  Rerunning the same command plays those tasks again.  A run whose
 configuration cannot work (no task, nothing playable, an unknown dialect or agent) fails before
 anything is played.
 
@@ -46,6 +47,7 @@ from querygym.env.environment import QueryGymEnv
 from querygym.errors import (
     DatasetError,
     EngineUnavailableError,
+    EpisodeTimeoutError,
     InvalidArgumentError,
     ModelEndpointError,
     QueryGymError,
@@ -56,13 +58,19 @@ from querygym.runs.scorecard import write_scorecard
 from querygym.util import atomic_write
 
 #: failures of the infrastructure, not of the agent or the task: the episode is recorded as an
-#: error to play again, and the run stops (every further episode would fail the same way)
-INFRASTRUCTURE_ERRORS = (ModelEndpointError, EngineUnavailableError)
+#: error to play again, not as played
+INFRASTRUCTURE_ERRORS = (ModelEndpointError, EngineUnavailableError, EpisodeTimeoutError)
+#: those after which the run stops starting episodes (every further one would fail the same way)
+STOPS_THE_RUN = (ModelEndpointError, EngineUnavailableError)
 
 
 # ---------------------------------------------------------------------- one episode
-def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Play one task with one agent; returns the step lines and the episode record."""
+def play_episode(env, agent, task, *, time_limit_s: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Play one task with one agent; returns the step lines and the episode record.
+
+    ``time_limit_s`` bounds the whole episode (checked after each step): past it, the episode is an
+    infrastructure error (``record["infrastructure_error"]``), as is an endpoint or engine failure.
+    """
     started = time.perf_counter()
     record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False, "steps": 0,
                               "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
@@ -103,6 +111,9 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
         except INFRASTRUCTURE_ERRORS as exc:
             return lines, _infrastructure_error(record, exc, started)
         t2 = time.perf_counter()
+        if time_limit_s is not None and t2 - started > time_limit_s and not (terminated or truncated):
+            return lines, _infrastructure_error(record, EpisodeTimeoutError(
+                f"the episode ran past its {time_limit_s:g} s time limit after {step} step(s)"), started)
         used = {k: v - before.get(k, 0) for k, v in agent.usage.items() if v != before.get(k, 0)}
         tokens.update(used)
         lines.append({"task": task.id, "step": step, "action": action, "parsed_action": info["action"],
@@ -129,7 +140,8 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
 
 
 def _infrastructure_error(record: dict[str, Any], exc: BaseException, started: float) -> dict[str, Any]:
-    record["infrastructure_error"] = {"type": type(exc).__name__, "message": str(exc)}
+    record["infrastructure_error"] = {"type": type(exc).__name__, "message": str(exc),
+                                      "stops_run": isinstance(exc, STOPS_THE_RUN)}
     record["elapsed_s"] = round(time.perf_counter() - started, 6)
     return record
 
@@ -138,19 +150,22 @@ def _infrastructure_error(record: dict[str, Any], exc: BaseException, started: f
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(tasks: TaskSet, env_kwargs: dict[str, Any], agent_spec: dict[str, Any]) -> None:
+def _worker_init(tasks: TaskSet, env_kwargs: dict[str, Any], agent_spec: dict[str, Any],
+                 episode_timeout_s: float | None = None) -> None:
+    _WORKER["episode_timeout_s"] = episode_timeout_s
     _WORKER["tasks"] = tasks
     _WORKER["env"] = QueryGymEnv(tasks, **env_kwargs)
     _WORKER["agent"] = get(**agent_spec)
 
 
 def _worker_play(task_id: Any):
-    return play_episode(_WORKER["env"], _WORKER["agent"], _WORKER["tasks"][task_id])
+    return play_episode(_WORKER["env"], _WORKER["agent"], _WORKER["tasks"][task_id],
+                        time_limit_s=_WORKER.get("episode_timeout_s"))
 
 
 class _RayActor:  # made a Ray actor class in _run_ray; kept importable for pickling by reference
-    def __init__(self, tasks, env_kwargs, agent_spec):
-        _worker_init(tasks, env_kwargs, agent_spec)
+    def __init__(self, tasks, env_kwargs, agent_spec, episode_timeout_s=None):
+        _worker_init(tasks, env_kwargs, agent_spec, episode_timeout_s)
 
     def play(self, task_id):
         return _worker_play(task_id)
@@ -160,11 +175,14 @@ class _RayActor:  # made a Ray actor class in _run_ray; kept importable for pick
 def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *,
               env_kwargs: dict[str, Any] | None = None, workers: int = 1, executor: str = "process",
               ray_address: str | None = None, progress: TextIO | None = sys.stderr,
-              on_episode: Callable[[dict], None] | None = None) -> dict[str, Any]:
+              on_episode: Callable[[dict], None] | None = None,
+              episode_timeout_s: float | None = None) -> dict[str, Any]:
     """Play every task of ``tasks`` with the agent ``agent_spec`` describes; resumable in ``out_dir``.
 
     ``executor`` is ``"process"`` (a process pool of ``workers``; one process plays in-line when
     ``workers`` is 1) or ``"ray"`` (``workers`` Ray actors on a local or given cluster).
+    ``episode_timeout_s`` bounds each whole episode; an episode past it is recorded as an
+    infrastructure error (played again by a rerun), and the run goes on.
     """
     if workers < 1:
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
@@ -202,8 +220,8 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
         name = _safe(record["task"])
         if record.get("infrastructure_error"):
             atomic_write(errors_dir / f"{name}.json", json.dumps(record, default=str))
-            if not stop:
-                error = record["infrastructure_error"]
+            error = record["infrastructure_error"]
+            if error.get("stops_run", True) and not stop:
                 stop.append(f"{error['type']}: {error['message']}")
             return
         atomic_write(episodes_dir / f"{name}.jsonl",
@@ -216,9 +234,9 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
 
     if todo:
         if executor == "ray":
-            _run_ray(tasks, todo, env_kwargs, agent_spec, workers, ray_address, finish, stop)
+            _run_ray(tasks, todo, env_kwargs, agent_spec, workers, ray_address, finish, stop, episode_timeout_s)
         elif workers == 1:
-            _worker_init(tasks, env_kwargs, agent_spec)
+            _worker_init(tasks, env_kwargs, agent_spec, episode_timeout_s)
             try:
                 for task in todo:
                     if stop:
@@ -228,7 +246,7 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
                 _WORKER["env"].close()
                 _WORKER.clear()
         else:
-            _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop)
+            _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop, episode_timeout_s)
     bar.close()
     played = [t for t in playable if (episodes_dir / f"{_safe(t.id)}.json").is_file()]
     played_ids = {str(t.id) for t in played}
@@ -253,12 +271,12 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
     return summary
 
 
-def _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop) -> None:
+def _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop, episode_timeout_s=None) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                             initargs=(tasks, env_kwargs, agent_spec)) as pool:
+                             initargs=(tasks, env_kwargs, agent_spec, episode_timeout_s)) as pool:
         pending = {pool.submit(_worker_play, t.id) for t in todo[: workers * 2]}
         queue = list(todo[workers * 2:])
         while pending:
@@ -269,7 +287,7 @@ def _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop) -> Non
                     pending.add(pool.submit(_worker_play, queue.pop(0).id))
 
 
-def _run_ray(tasks, todo, env_kwargs, agent_spec, workers, address, finish, stop) -> None:
+def _run_ray(tasks, todo, env_kwargs, agent_spec, workers, address, finish, stop, episode_timeout_s=None) -> None:
     try:
         import ray
     except ImportError:
@@ -281,7 +299,7 @@ def _run_ray(tasks, todo, env_kwargs, agent_spec, workers, address, finish, stop
     try:
         actor_cls = ray.remote(num_cpus=1)(_RayActor)
         tasks_ref = ray.put(tasks)
-        actors = [actor_cls.remote(tasks_ref, env_kwargs, agent_spec) for _ in range(workers)]
+        actors = [actor_cls.remote(tasks_ref, env_kwargs, agent_spec, episode_timeout_s) for _ in range(workers)]
         queue = list(todo)
         running = {}
         for actor in actors:

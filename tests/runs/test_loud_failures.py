@@ -198,3 +198,20 @@ def test_run_and_convert_outputs_are_created_0644(tmp_path):
     assert any(p.name == "summary.json" for p in files) and any(p.suffix == ".sqlite" for p in files)
     assert {p.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == \
         {p.relative_to(tmp_path).as_posix(): "0o644" for p in files}
+
+
+# ---------------------------------------------------------------------- the time limit of a whole episode
+def test_an_episode_past_its_time_limit_is_an_error_to_play_again_and_the_run_goes_on(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--limit", "4", "--out", str(out), "--quiet"]  # the built-in reference scripts
+    assert main([*argv, "--episode-timeout", "0.000001"]) == 1
+    err = error_lines(capsys)
+    assert err[-1].startswith("querygym: error: ") and "stopped by an infrastructure error" in err[-1]
+    summary = json.loads((out / "summary.json").read_text())
+    timed_out = summary["infrastructure_error_tasks"]
+    assert timed_out and all(e["type"] == "EpisodeTimeoutError" for e in timed_out.values())
+    assert summary["episodes"] + len(timed_out) == 4  # the run went on; one-step episodes finished
+    assert sorted(p.stem for p in (out / "errors").glob("*.json")) == sorted(timed_out)
+    assert main(argv) == 0  # the same run without the limit plays exactly those again
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["episodes"], summary["infrastructure_errors"], summary["played_now"]) == (4, 0, len(timed_out))
