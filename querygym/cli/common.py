@@ -41,20 +41,23 @@ def env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=5.0, help="time limit per query in seconds (default: 5)")
 
 
-def load_tasks(args: argparse.Namespace):
+def load_tasks(args: argparse.Namespace, *, playable: bool = True):
     """The task set the dataset arguments name (the built-in tasks when none is given).
 
     A dataset of which no question can be played (its databases are not where it looks) is an
-    error naming the option that is missing, not a task set of unplayable tasks.
+    error naming the option that is missing, not a task set of unplayable tasks; ``playable=False``
+    accepts it (for what needs the gold SQL only, as ``bench decompose``).
     """
     if args.bird and args.data:
         raise QueryGymError("give --bird QUESTIONS or --data PATH, not both")
     if args.bird:
         tasks = load(args.bird, db_root=args.db_root, tables=args.tables, format="bird")
-        require_playable(tasks, args.bird, db_root=args.db_root)
+        if playable:
+            require_playable(tasks, args.bird, db_root=args.db_root)
     elif args.data:
         tasks = load(args.data, db_root=args.db_root, tables=args.tables, format=args.format)
-        require_playable(tasks, args.data, db_root=args.db_root)
+        if playable:
+            require_playable(tasks, args.data, db_root=args.db_root)
     else:
         if args.db_root or args.tables or args.format:
             raise QueryGymError("--db-root, --tables and --format go with --bird QUESTIONS or --data PATH")

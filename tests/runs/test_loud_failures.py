@@ -215,3 +215,23 @@ def test_an_episode_past_its_time_limit_is_an_error_to_play_again_and_the_run_go
     assert main(argv) == 0  # the same run without the limit plays exactly those again
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["episodes"], summary["infrastructure_errors"], summary["played_now"]) == (4, 0, len(timed_out))
+
+
+def test_a_refused_postgres_server_stops_the_run_with_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from querygym.dialects.postgres import PostgresDialect
+
+    monkeypatch.setattr(PostgresDialect, "server_url", f"postgresql://nobody@127.0.0.1:{free_port()}/postgres")
+    out = tmp_path / "run"
+    assert main(["run", "--dialect", "postgres", "--agent", "oracle", "--limit", "3", "--out", str(out),
+                 "--quiet"]) == 2
+    (line,) = error_lines(capsys)
+    assert line.startswith("querygym: error: the run stopped: EngineUnavailableError: ") and "refused" in line
+    assert not list((out / "episodes").glob("*.json")) and len(list((out / "errors").glob("*.json"))) == 1
+
+
+@needs_data
+def test_bench_decompose_still_reads_a_dataset_without_databases(tmp_path, capsys):
+    assert main(["bench", "decompose", "--bird", str(DATA / "bird_dev_questions" / "mini_dev_sqlite.json"),
+                 "--limit", "5", "--out", str(tmp_path / "bench")]) == 0
+    assert (tmp_path / "bench" / "decompose.json").is_file()
