@@ -85,6 +85,23 @@ class ModelEndpointError(ConnectionError, QueryGymError):
         self.attempts = attempts
 
 
+class EngineUnavailableError(ConnectionError, QueryGymError):
+    """The database engine cannot be reached, or the connection to it was lost.
+
+    An infrastructure failure, not the agent's mistake: it is never turned into an observation,
+    and a run records the episode as an error to play again rather than as played.
+    """
+
+
+class EpisodeTimeoutError(TimeoutError, QueryGymError):
+    """An episode ran past the time limit of the whole episode (a run's ``episode_timeout_s``)."""
+
+
+class RunAbortedError(RuntimeError, QueryGymError):
+    """A run stopped because its configuration or infrastructure cannot work (an endpoint down,
+    an engine lost); the episodes it finished are kept and rerunning plays the rest."""
+
+
 class DecompositionError(ValueError, QueryGymError):
     """A construct of a query has no expression in the catalog's operations."""
 

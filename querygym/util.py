@@ -1,5 +1,5 @@
 """Small helpers every layer shares: closest-name suggestions, identifier quoting, the cache
-folder, the first line of an error, and SQL text split into code and literals.  A leaf: it imports nothing else of querygym.
+folder, atomic file writes, the first line of an error, and SQL text split into code and literals.  A leaf: it imports nothing else of querygym.
 
 >>> did_you_mean("custmers", ["customers", "orders"])
 " Did you mean 'customers'?"
@@ -100,6 +100,24 @@ def source_digest(*sources: Path) -> str:
         stat = source.stat()
         digest.update(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def atomic_write(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` all at once: readers see the old file or the new one, never a part.
+
+    The file is created with the usual permissions (0666 less the umask, so 0644 mostly), not the
+    0600 of :func:`tempfile.mkstemp`: run outputs are meant to be read by others.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def first_line(error: BaseException | str) -> str:

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run_decompose(args) -> int:
-    tasks = load_tasks(args)
+    tasks = load_tasks(args, playable=False)  # decomposing gold SQL needs no database
     report = bench_decompose(tasks, args.out, timeout_s=args.timeout)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "failures"}, indent=2))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from querygym.cli.common import plain
+from querygym.cli.common import plain, require_playable
 from querygym.converters import load_tasks
 from querygym.converters.writer import write_bird
 from querygym.errors import QueryGymError
@@ -88,11 +88,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     db_root = args.db_root or db_root
     tables = args.tables or tables
     tasks = load_tasks(questions, db_root=db_root, tables=tables, format=args.source_format)
+    require_playable(tasks, questions, db_root=db_root)  # writing 0 playable tasks is an error, not a result
     written = write_bird(tasks, args.out, link=args.link)
     how = "linked" if args.link else "copied"
-    print(f"wrote {written.tasks} task(s) to {written.questions}")
+    playable = len(tasks.playable())
+    print(f"wrote {written.tasks} task(s) to {written.questions}"
+          + (f" ({written.tasks - playable} without a database, kept as unplayable)" if playable < written.tasks else ""))
     print(f"wrote {len(written.database_files)} database(s) to {written.databases} ({how}); schemas in {written.tables}")
     if written.problems is not None:
-        print(f"{sum(1 for _ in tasks.problems if str(_.task_id) not in tasks)} question(s) not loaded: "
-              f"listed with the reason in {written.problems}")
+        print(f"{len(tasks.problems)} problem(s) listed with the reason in {written.problems}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from querygym.agents import AGENTS, get
 from querygym.cli.common import dataset_args, env_args, load_tasks
+from querygym.dialects import get as get_dialect
 from querygym.errors import QueryGymError
 from querygym.runs.runner import format_summary, run_agent
 
@@ -35,14 +36,19 @@ def register(subparsers) -> None:
     run.add_argument("--budget", type=float, help="action-cost budget per episode (costs are in actions.yaml)")
     run.add_argument("--scripts", metavar="PATH", help="action scripts: JSON {task_id: [actions]}, JSONL, or a "
                      "directory of <task_id>.txt (default: the built-in reference scripts)")
+    run.add_argument("--episode-timeout", type=float, metavar="S",
+                     help="time limit of a whole episode in seconds; an episode past it is an error that a rerun "
+                          "plays again (default: none)")
     run.add_argument("--out", default="querygym-run", metavar="DIR", help="output directory (default: querygym-run)")
     run.add_argument("--quiet", action="store_true", help="no progress line")
     run.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    tasks = load_tasks(args)
+    # What cannot work fails here, in one line and before anything is loaded or played.
+    get_dialect(args.dialect)
     spec = _agent_spec(args)
+    tasks = load_tasks(args)
     if spec["name"] == "script" and spec.get("scripts") is None and (args.bird or args.data):
         raise QueryGymError("a dataset other than the built-in one needs --scripts FILE_OR_DIR with an action "
                             "script per task, or another --agent (oracle, random, llm, replay)")
@@ -56,11 +62,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         env_kwargs["budget"] = args.budget
     summary = run_agent(tasks, spec, args.out, env_kwargs=env_kwargs, workers=args.workers,
                         executor=args.executor, ray_address=args.ray_address,
-                        progress=None if args.quiet else sys.stderr)
+                        progress=None if args.quiet else sys.stderr,
+                        episode_timeout_s=args.episode_timeout)  # raises RunAbortedError: exit 2
     print(format_summary(summary))
     out = Path(args.out)
     print(f"wrote {out / 'trajectories.jsonl'}, {out / 'summary.json'}, {out / 'scorecard.md'} and "
           f"{out / 'scorecard.png'}")
+    if summary["infrastructure_errors"]:
+        print(f"querygym: error: {summary['infrastructure_errors']} episode(s) stopped by an infrastructure error "
+              f"(listed in {out / 'errors'}); run the same command again to play them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,8 +5,8 @@ Every turn becomes a task whose question shows the conversation so far — the e
 numbered, then the current one — and keeps them in ``metadata["history"]``; the interaction's
 final question becomes a task of its own.  Task ids are ``<interaction>_<turn>`` (turns count from
 1) and ``<interaction>_final``.  CoSQL joins several user messages of one turn with `` | ``; they
-are shown as one utterance.  Turns whose database is missing are reported in
-``TaskSet.problems`` (``keep_missing=True`` keeps them as unplayable tasks).
+are shown as one utterance.  Turns whose database is missing are kept as unplayable tasks with
+the reason in ``Task.problem`` (``keep_missing=False`` leaves them out and only reports them).
 
 The raw gold queries contain operators split by a space (``! =``, ``> =``, ``< =``, ``< >``);
 :func:`normalise_operators` joins them, outside string literals, quoted identifiers and comments
@@ -58,7 +58,7 @@ def _utterance(turn: dict) -> str:
 
 
 def load_sparc(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
-               name: str | None = None, keep_missing: bool = False, source_format: str = "sparc") -> TaskSet:
+               name: str | None = None, keep_missing: bool = True, source_format: str = "sparc") -> TaskSet:
     """Read a SParC or CoSQL interaction file into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` defaults to a ``database`` folder next to the file and ``tables`` to a
@@ -112,6 +112,6 @@ def load_sparc(path: str | Path, db_root: str | Path | None = None, tables: str 
 
 
 def load_cosql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
-               name: str | None = None, keep_missing: bool = False) -> TaskSet:
+               name: str | None = None, keep_missing: bool = True) -> TaskSet:
     """Read a CoSQL state-tracking file (SParC's layout) into a :class:`~querygym.converters.tasks.TaskSet`."""
     return load_sparc(path, db_root, tables, name=name, keep_missing=keep_missing, source_format="cosql")

@@ -5,8 +5,9 @@ Spider, Spider-Syn, Spider-DK, Spider-Realistic and the translated variants all 
 keys (Spider-Syn's ``original_question``, a translation's source text) are kept in
 ``Task.metadata``.  Task ids are the question's index in the file, as in Spider's own tooling.
 
-A question whose database is missing is not made into a task: it is reported in
-``TaskSet.problems`` with the reason (``keep_missing=True`` keeps it as an unplayable task instead).
+A question whose database is missing is kept as a task marked unplayable, with the reason in
+``Task.problem`` (and so in ``TaskSet.problems``), as every format's reader does;
+``keep_missing=False`` leaves it out and only reports it.
 When the record carries Spider's parsed ``sql``, the task's difficulty is Spider's hardness label
 (easy, medium, hard, extra), computed the way Spider's ``evaluation.py`` does.
 
@@ -31,7 +32,7 @@ _DERIVED = {"question_toks", "query_toks", "query_toks_no_value", "sql"}
 
 
 def load_spider(questions: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
-                name: str | None = None, keep_missing: bool = False) -> TaskSet:
+                name: str | None = None, keep_missing: bool = True) -> TaskSet:
     """Read a Spider-format question file into a :class:`~querygym.converters.tasks.TaskSet`.
 
     ``db_root`` defaults to a ``database`` folder next to the file and ``tables`` to a

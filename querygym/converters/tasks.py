@@ -25,6 +25,7 @@ from querygym.dialects import get as get_dialect
 from querygym.engine.backend import Backend
 from querygym.errors import (
     DatasetError,
+    EngineUnavailableError,
     ExecutionError,
     QueryGymError,
     TaskError,
@@ -138,6 +139,8 @@ class Task:
                 if own:
                     backend = Backend(self.db, self.dialect, timeout_s=timeout_s, db_id=self.db_id)
                 self._target = backend.execute(self.gold_sql, max_rows=None, timeout_s=timeout_s)
+            except EngineUnavailableError:
+                raise  # the engine is down, not the task broken: nothing is recorded on the task
             except ExecutionError as exc:
                 self.problem = f"gold SQL fails: {exc}"
                 raise TaskError(self.id, self.problem) from None

@@ -440,7 +440,7 @@ def _resolve_sources(path: Path, db_root: str | Path | None, tables: str | Path 
 
 
 def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
-                 name: str | None = None, keep_missing: bool = False, cache: str | Path | None = None,
+                 name: str | None = None, keep_missing: bool = True, cache: str | Path | None = None,
                  lower: bool = True) -> TaskSet:
     """Read WikiSQL questions (``*.jsonl``) into a :class:`~querygym.converters.tasks.TaskSet`.
 
@@ -448,9 +448,9 @@ def load_wikisql(path: str | Path, db_root: str | Path | None = None, tables: st
     file.  Both default to the files beside the questions.  With a ``.db`` each task gets its
     table copied into a database of its own (columns ``colN``); without one the databases are
     built from the tables file (header names), under ``cache`` (see
-    :func:`querygym.converters.common.cache_dir`).  A question whose table is in neither is
-    reported in ``TaskSet.problems``; ``keep_missing=True`` keeps it as an unplayable task whose
-    gold SQL uses the official ``colN`` names.
+    :func:`querygym.converters.common.cache_dir`).  A question whose table is in neither is kept
+    as an unplayable task (the reason in ``Task.problem``) whose gold SQL uses the official
+    ``colN`` names; ``keep_missing=False`` leaves it out and only reports it.
     """
     path = Path(path)
     records = read_jsonl(path, "WikiSQL questions")
@@ -523,7 +523,7 @@ def _db_types(db: str | None) -> list[str]:
 
 
 def load_criteria2sql(path: str | Path, db_root: str | Path | None = None, tables: str | Path | None = None, *,
-                      name: str | None = None, keep_missing: bool = False,
+                      name: str | None = None, keep_missing: bool = True,
                       cache: str | Path | None = None) -> TaskSet:
     """Read Criteria2SQL questions into a :class:`~querygym.converters.tasks.TaskSet`.
 
@@ -532,6 +532,7 @@ def load_criteria2sql(path: str | Path, db_root: str | Path | None = None, table
     file is missing or the query cannot be rendered, with the reason in
     ``metadata["structured_problem"]``).  ``db_root`` is the ``.db`` (default: ``<stem>.db``
     beside the questions); without one, ``records`` is rebuilt from the tables file in ``cache``.
+    Without either, the questions load as unplayable tasks (``keep_missing=False``: reported only).
     """
     path = Path(path)
     records = read_jsonl(path, "Criteria2SQL questions")

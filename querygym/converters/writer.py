@@ -5,8 +5,9 @@ Each task becomes ``{question_id, db_id, question, evidence, SQL, difficulty}`` 
 ``initial_sql`` and ``dialect`` (for a database other than SQLite), plus its metadata as further
 keys (a key that clashes with one of these is written as ``meta_<key>``).  :func:`load_bird`
 reads all of them back, so ``load_bird`` on the output gives the same tasks and targets.
-Questions that were reported instead of loaded (a missing database) are listed in
-``problems.json`` beside the questions, so nothing disappears silently.  A PostgreSQL database has
+Every problem — a question that was not loaded, a task written but unplayable (a missing
+database) — is listed in ``problems.json`` beside the questions, with the reason and whether the
+question is in the questions file, so nothing disappears silently.  A PostgreSQL database has
 no file to copy: read such tasks back with ``load_bird(questions, "<server URL>")``.
 
 >>> import tempfile
@@ -33,6 +34,7 @@ from querygym.converters.tasks import Task, TaskSet
 from querygym.engine.backend import Backend
 from querygym.errors import DatasetError
 from querygym.schema import DatabaseSchema
+from querygym.util import atomic_write
 
 #: keys the writer itself sets besides BIRD's
 EXTRA_KEYS = ("initial_sql", "dialect", "required_docs", "naive_SQL")
@@ -150,19 +152,21 @@ def write_bird(tasks: TaskSet, out: str | Path, *, link: bool = False, questions
         if link:
             os.symlink(Path(source).resolve(), target)
         else:
-            shutil.copy2(source, target)
+            # copyfile, not copy2: the copy gets the usual permissions (0644), not the source's
+            # (benchmark files are often read-only); its modification time is kept.
+            shutil.copyfile(source, target)
+            stat = os.stat(source)
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         written.database_files[db_id] = str(target)
     _dump(written.questions, records)
     _dump(written.tables, [tables_entry(schema, db_id) for db_id, schema in schemas.items()])
-    load_problems = [p for p in tasks.problems if str(p.task_id) not in tasks]
-    if load_problems:
+    if tasks.problems:  # questions not loaded, and tasks written but unplayable (no database, ...)
         written.problems = out / "problems.json"
-        _dump(written.problems, [{"question_id": p.task_id, "reason": p.reason} for p in load_problems])
+        _dump(written.problems, [{"question_id": p.task_id, "reason": p.reason, "loaded": str(p.task_id) in tasks}
+                                 for p in tasks.problems])
     written.tasks = len(records)
     return written
 
 
 def _dump(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")

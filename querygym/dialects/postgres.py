@@ -107,8 +107,9 @@ from querygym.dialects.source import (
     sqlite_path,
 )
 from querygym.dialects.source import quote_identifier as q
-from querygym.errors import InvalidArgumentError, QueryGymError
+from querygym.errors import EngineUnavailableError, InvalidArgumentError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
+from querygym.util import first_line
 
 READER_ROLE = "querygym_reader"
 META_SCHEMA = "querygym_meta"
@@ -256,7 +257,13 @@ class PostgresDialect(Dialect):
             done = self._loaded.get(key)
             if done is not None and done[0] == stamp and not replace:
                 return dataclasses.replace(done[1], loaded=False, seconds=0.0)
-            result = _load(path, server, schema, replace=replace)
+            import psycopg
+
+            try:
+                result = _load(path, server, schema, replace=replace)
+            except psycopg.OperationalError as exc:  # refused, lost, shutting down
+                raise EngineUnavailableError(f"the PostgreSQL server receiving {path.name} cannot be reached: "
+                                             f"{first_line(exc)}") from None
             self._loaded[key] = (stamp, result)
             return result
 

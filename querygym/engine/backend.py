@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from querygym.dialects import Dialect, QueryGuard, get
-from querygym.errors import ExecutionError, QueryTimeoutError
+from querygym.errors import EngineUnavailableError, ExecutionError, QueryTimeoutError
 from querygym.schema import DatabaseSchema
 from querygym.util import first_line
 
@@ -62,7 +62,10 @@ class Backend:
     @property
     def connection(self) -> sa.Connection:
         if self._conn is None:
-            self._conn = self._engine.connect()
+            try:
+                self._conn = self._engine.connect()
+            except sa.exc.DBAPIError as exc:  # refused, unknown host, server shutting down
+                raise self._unavailable(exc) from None
         return self._conn
 
     def close(self) -> None:
@@ -73,7 +76,10 @@ class Backend:
 
     def schema(self) -> DatabaseSchema:
         if self._schema is None:
-            self._schema = self.dialect.introspect(self._engine, self.db_id)
+            try:
+                self._schema = self.dialect.introspect(self._engine, self.db_id)
+            except sa.exc.OperationalError as exc:
+                raise self._unavailable(exc) from None
         return self._schema
 
     def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = ...) -> Result:
@@ -94,6 +100,11 @@ class Backend:
                     rows = rows[:max_rows]
                 cursor.close()
             except sa.exc.DBAPIError as exc:
+                if exc.connection_invalidated:
+                    # SQLAlchemy's dialect recognised a lost connection (server stopped or restarted):
+                    # an infrastructure failure, not the query's; the next query reconnects.
+                    self._conn = None
+                    raise self._unavailable(exc) from None
                 self._recover(conn)
                 original = exc.orig if exc.orig is not None else exc
                 if self.dialect.is_timeout(original):
@@ -110,6 +121,11 @@ class Backend:
     def scalar(self, sql: str) -> Any:
         result = self.execute(sql, max_rows=1)
         return result.rows[0][0] if result.rows else None
+
+    def _unavailable(self, exc: BaseException) -> EngineUnavailableError:
+        original = getattr(exc, "orig", None) or exc
+        return EngineUnavailableError(f"the {self.dialect.name} engine behind {self.db_id!r} cannot be reached: "
+                                      f"{first_line(original)}")
 
     def _recover(self, conn: sa.Connection) -> None:
         try:

@@ -20,6 +20,7 @@ from querygym.env import exploration, workflow  # noqa: F401  (their handlers re
 from querygym.env.handlers import HANDLERS, Outcome
 from querygym.env.render import format_table
 from querygym.errors import (
+    EngineUnavailableError,
     ExecutionError,
     InvalidActionError,
     PlanError,
@@ -68,6 +69,8 @@ class Episode:
             if action.name in OPERATIONS:
                 return self._operate(action)
             return HANDLERS[action.name](self, action)
+        except EngineUnavailableError:
+            raise  # the engine is gone: the caller's failure, not the agent's mistake
         except (PlanError, InvalidActionError, ExecutionError) as exc:
             return self.error_outcome(exc, action)
         except SqlglotError as exc:

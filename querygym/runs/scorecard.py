@@ -16,6 +16,8 @@ def markdown(summary: dict[str, Any]) -> str:
              f"- episodes: {summary['episodes']}",
              f"- solved: {summary['solved']} ({summary['success_rate']:.1%})",
              f"- steps: {summary['steps']} (error observations: {summary['errors']})"]
+    if summary.get("unplayable"):
+        lines.append(f"- unplayable tasks (not counted above): {summary['unplayable']}")
     if summary.get("mean_steps_solved") is not None:
         lines.append(f"- mean steps to solve: {summary['mean_steps_solved']:.2f}")
     if summary.get("solved_per_100_cost") is not None:

@@ -31,43 +31,43 @@ def spider():
     return load_spider(SPIDER / "dev.json")
 
 
-def test_spider_dev_gives_972_tasks_and_reports_the_62_without_a_database(spider):
+def test_spider_dev_gives_972_playable_tasks_and_keeps_the_62_without_a_database_as_unplayable(spider):
     records = json.loads((SPIDER / "dev.json").read_text(encoding="utf-8"))
-    assert len(records) == 1034 and len(spider) == 972
+    assert len(records) == len(spider) == 1034 and len(spider.playable()) == 972
     assert {p.task_id for p in spider.problems} == {i for i, r in enumerate(records) if r["db_id"] == "wta_1"}
     assert all("database 'wta_1' not found" in p.reason for p in spider.problems)
-    assert spider.ids == [i for i, r in enumerate(records) if r["db_id"] != "wta_1"]
+    assert [t.id for t in spider.playable()] == [i for i, r in enumerate(records) if r["db_id"] != "wta_1"]
     assert detect_format(SPIDER / "dev.json") == "spider"
 
 
 def test_spider_tasks_match_the_bird_rekeying_including_spiders_hardness_labels(spider):
     bird = querygym.load_bird(SPIDER / "dev_bird_format_19db.json", SPIDER / "database",
                               tables=SPIDER / "tables_19db.json")
-    assert [(t.id, t.db_id, t.question, t.gold_sql, t.difficulty, t.db) for t in spider] == \
+    assert [(t.id, t.db_id, t.question, t.gold_sql, t.difficulty, t.db) for t in spider.playable()] == \
         [(t.id, t.db_id, t.question, t.gold_sql, t.difficulty, t.db) for t in bird]
     assert all(t.schema is not None and t.schema.db_id == t.db_id for t in spider)
 
 
 def test_every_spider_dev_gold_query_executes(spider):
     assert spider.check() == spider.problems  # nothing beyond the 62 questions without a database
-    assert all(t.playable for t in spider)
+    assert all(t.playable for t in spider if t.db_id != "wta_1")
 
 
 def test_spider_syn_972_tasks_on_the_spider_databases_with_the_original_question_kept():
     syn = load_spider(SYN, SPIDER / "database", SPIDER / "tables.json")
     records = json.loads(SYN.read_text(encoding="utf-8"))
-    assert len(syn) == 972 and len(syn.problems) == 62
+    assert len(syn.playable()) == 972 and len(syn.problems) == 62
     first = syn.tasks[0]
     assert (first.question, first.metadata["original_question"]) == (records[0]["question"],
                                                                        records[0]["original_question"])
     assert syn.check() == syn.problems
 
 
-def test_keep_missing_keeps_questions_without_a_database_as_unplayable_tasks():
-    tasks = load_spider(SPIDER / "dev.json", keep_missing=True)
-    assert len(tasks) == 1034 and len(tasks.playable()) == 972
-    unplayable = [t for t in tasks if not t.playable]
+def test_keep_missing_false_leaves_questions_without_a_database_out_and_reports_them(spider):
+    unplayable = [t for t in spider if not t.playable]
     assert {t.db_id for t in unplayable} == {"wta_1"} and all(t.schema is not None for t in unplayable)
+    dropped = load_spider(SPIDER / "dev.json", keep_missing=False)
+    assert len(dropped) == 972 and {p.task_id for p in dropped.problems} == {t.id for t in unplayable}
 
 
 def test_hardness_follows_spiders_rules_on_a_parsed_query():

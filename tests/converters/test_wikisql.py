@@ -108,7 +108,8 @@ def test_all_8421_wikisql_dev_records_parse_into_symbolic_sql():
     assert first.db_id == "table_1_10015132_11" and first.metadata["table_id"] == "1-10015132-11"
     aggregations = {t.gold_sql.split("(")[0].split()[-1] for t in tasks if "(" in t.gold_sql.split(" FROM ")[0]}
     assert aggregations == {"MAX", "MIN", "COUNT", "SUM", "AVG"}
-    assert load_wikisql(WIKISQL).problems[0].reason.startswith("no database for its table")  # reported, not dropped
+    dropped = load_wikisql(WIKISQL, keep_missing=False)
+    assert len(dropped) == 0 and dropped.problems[0].reason.startswith("no database for its table")  # reported
 
 
 def test_structured_queries_follow_wikisqls_semantics(wikisql_source, tmp_path):
@@ -119,8 +120,9 @@ def test_structured_queries_follow_wikisqls_semantics(wikisql_source, tmp_path):
     assert {str(p.task_id): p.reason.split(":")[0] for p in tasks.problems} == {
         str(len(records) - 2): "structured query cannot be rendered",
         str(len(records) - 1): f"its table is not in {wikisql_source / 'dev.tables.jsonl'}"}
-    assert len(tasks) == len(records) - 2
-    for task in tasks:
+    assert len(tasks) == len(records) - 1  # the one whose table is missing is kept, unplayable
+    assert [t.id for t in tasks if not t.playable] == [len(records) - 1]
+    for task in tasks.playable():
         record = records[task.id]
         expected = reference_answer(tables[record["table_id"]], record["sql"])
         got = [row[0] for row in task.target_result().rows]
@@ -134,7 +136,7 @@ def test_databases_are_built_per_table_in_the_cache_never_beside_the_source(wiki
     before = sorted(p.name for p in wikisql_source.iterdir())
     tasks = load_wikisql(wikisql_source / "dev.jsonl", cache=tmp_path / "cache")
     assert sorted(p.name for p in wikisql_source.iterdir()) == before
-    paths = {t.db_id: Path(t.db) for t in tasks}
+    paths = {t.db_id: Path(t.db) for t in tasks.playable()}
     assert set(paths) == {table_name(ROSTER["id"]), table_name(SYNTHETIC["id"])}
     for db_id, path in paths.items():
         assert path.is_relative_to(tmp_path / "cache") and path == path.parent / f"{db_id}.sqlite"
@@ -161,9 +163,9 @@ def test_the_official_database_layout_gives_the_same_answers(wikisql_source, tmp
         con.commit()
     built = load_wikisql(wikisql_source / "dev.jsonl", cache=tmp_path / "cache")
     from_db = load_wikisql(wikisql_source / "dev.jsonl", official, cache=tmp_path / "cache2")
-    assert from_db.ids == built.ids
+    assert [t.id for t in from_db.playable()] == [t.id for t in built.playable()]
     assert from_db.tasks[0].gold_sql == """SELECT "col3" FROM "table_1_10015132_11" WHERE "col5" = 'butler cc (ks)'"""
-    for a, b in zip(built, from_db):
+    for a, b in zip(built.playable(), from_db.playable()):
         assert compare_tables(a.target_result().rows, b.target_result().rows), (a.id, a.gold_sql, b.gold_sql)
 
 

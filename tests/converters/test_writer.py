@@ -58,8 +58,9 @@ def test_spider_round_trip(tmp_path):
     same_tasks(original, again)
     same_targets(original, again)
     problems = json.loads((tmp_path / "out" / "problems.json").read_text())
-    assert len(problems) == 62 and all("wta_1" in p["reason"] for p in problems)
-    assert all((tmp_path / "out" / "databases" / t.db_id / f"{t.db_id}.sqlite").is_symlink() for t in again)
+    assert len(problems) == 62 and all("wta_1" in p["reason"] and p["loaded"] for p in problems)
+    assert all((tmp_path / "out" / "databases" / t.db_id / f"{t.db_id}.sqlite").is_symlink() for t in again.playable())
+    assert len(again) == 1034 and {t.db_id for t in again if not t.playable} == {"wta_1"}
 
 
 @needs_data
@@ -183,7 +184,7 @@ def test_tasks_command_reports_per_dataset_what_executes_and_why_not(capsys):
     assert main(["tasks", "--data", str(DATA / "sparc" / "dev.json"), "--db-root", str(SPIDER / "database"),
                  "--check"]) == 0
     err = capsys.readouterr().err
-    assert "dev.json (sparc): 1548 task(s) produced from 1625 question(s); 77 not loaded" in err
+    assert "dev.json (sparc): 1625 task(s) produced" in err
     assert "gold SQL executes for 1546 of 1548 playable task(s) (99.9%)" in err
     assert "1 × gold SQL fails: no such column: T1.id  [161_2]" in err
     assert "77 × database 'wta_1' not found" in err

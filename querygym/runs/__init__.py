@@ -1,0 +1,2 @@
+"""Playing agents over task sets: the runner (one process, a process pool or Ray; resumable),
+summaries and scorecards."""
