@@ -54,6 +54,7 @@ _PARAM_KEYS = {"name", "type", "description", "required"}
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter of an action: its name, type (one of ``PARAM_TYPES``), help and whether it is required."""
     name: str
     type: str
     description: str
@@ -61,6 +62,7 @@ class Param:
 
     @property
     def placeholder(self) -> str:
+        """The parameter as usage lines show it: ``<name>``, or ``[name]`` when optional."""
         return f"<{self.name}>" if self.required else f"[{self.name}]"
 
 
@@ -77,10 +79,12 @@ class ActionSpec:
 
     @property
     def min_args(self) -> int:
+        """How many parameters an agent must give (the required ones)."""
         return sum(p.required for p in self.params)
 
     @property
     def usage(self) -> str:
+        """The action in the paper's syntax, e.g. ``Action: ["perform_limit", "<table_id>", "<limit>"]``."""
         return "Action: " + json.dumps([self.name] + [p.placeholder for p in self.params])
 
     def signature(self) -> str:
@@ -98,16 +102,19 @@ class Action:
 
     @property
     def name(self) -> str:
+        """The action's name, as in ``actions.yaml``."""
         return self.spec.name
 
     @property
     def group(self) -> str:
+        """The action's group: ``exploration``, ``operation`` or ``workflow``."""
         return self.spec.group
 
     def __getitem__(self, param: str) -> Any:
         return self.args[param]
 
     def get(self, param: str, default: Any = None) -> Any:
+        """The value of parameter ``name``, or ``default`` when the agent left it out."""
         return self.args.get(param, default)
 
     def to_list(self) -> list[Any]:
@@ -120,6 +127,7 @@ class Action:
 
 @dataclass(frozen=True)
 class Group:
+    """A group of actions with the title and description help text shows for it."""
     name: str
     title: str
     description: str
@@ -152,16 +160,20 @@ class Catalog:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Every action name, in catalog order."""
         return tuple(self._actions)
 
     def group(self, name: str) -> tuple[ActionSpec, ...]:
+        """The actions of one group, in catalog order."""
         return tuple(a for a in self._actions.values() if a.group == name)
 
     # ------------------------------------------------------------------ rendering
     def describe(self, spec: ActionSpec) -> str:
+        """An action's description with the catalog's settings filled in."""
         return spec.description.format(**self.settings).strip()
 
     def render_action(self, spec: ActionSpec) -> str:
+        """One action as help text: usage line, description, parameters and examples."""
         lines = [f"{spec.name}: {self.describe(spec)}", f"  usage: {spec.usage}"]
         for p in spec.params:
             opt = "" if p.required else " (optional)"
@@ -171,6 +183,7 @@ class Catalog:
         return "\n".join(lines)
 
     def render_group(self, group: str) -> str:
+        """Every action of a group as help text, under the group's title."""
         g = self.groups[group]
         body = "\n".join(self.render_action(a) for a in self.group(group))
         return f"{g.title}: {g.description.strip()}\n\n{body}"

@@ -22,6 +22,7 @@ from querygym.errors import InvalidActionError
 
 
 def object_to_list(obj: dict[str, Any]) -> list[Any]:
+    """An action written as a JSON object (``{"action": ..., "args": [...]}``) as the list form."""
     name = obj.get("action", obj.get("name"))
     args = obj.get("args", obj.get("arguments", obj.get("params", obj.get("parameters", []))))
     if isinstance(args, Mapping):

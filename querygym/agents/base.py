@@ -29,9 +29,11 @@ class Agent:
         self.done = False
 
     def reset(self, task) -> None:
+        """Begin an episode of ``task``."""
         self.done = False
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
+        """The next action text, given the newest observation and the environment's ``info``."""
         raise NotImplementedError
 
     def spec(self) -> dict[str, Any]:
@@ -47,9 +49,11 @@ class ScriptedAgent(Agent):
         self._queue: list[str] = []
 
     def script_for(self, task) -> list[str] | None:
+        """The actions to play on ``task``, or None when there is no script for it."""
         raise NotImplementedError
 
     def reset(self, task) -> None:
+        """Load the task's script; a task without one is an :class:`~querygym.errors.InvalidArgumentError`."""
         super().reset(task)
         script = self.script_for(task)
         if script is None:
@@ -58,6 +62,7 @@ class ScriptedAgent(Agent):
         self.done = not self._queue
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
+        """The script's next action; ``done`` is set once the script is used up."""
         if not self._queue:
             self.done = True
             raise InvalidArgumentError(f"{self.name}: the script has no more actions")
@@ -83,9 +88,11 @@ class ScriptAgent(ScriptedAgent):
             self.scripts = load_scripts(scripts)
 
     def script_for(self, task) -> list[str] | None:
+        """The script given for ``task``'s id, or None."""
         return self.scripts.get(str(task.id))
 
     def spec(self) -> dict[str, Any]:
+        """How to rebuild this agent elsewhere: its name and where its scripts came from."""
         return {"name": self.name, "scripts": self._source if not isinstance(self._source, dict) else self.scripts}
 
 
@@ -109,10 +116,12 @@ class OracleAgent(ScriptedAgent):
         self._played = 0
 
     def reset(self, task) -> None:
+        """Decompose the task's gold SQL into its script, and forget any earlier failed step."""
         self.failed_step, self._last_action, self._played = None, None, 0
         super().reset(task)
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
+        """The next step of the gold SQL; after a step that failed, stop (the failure is kept in ``failed_step``)."""
         if self._played and info.get("kind") == "error":
             # Also when driven by a loop other than the runner's, which stops before asking.
             self.failed_step = {"step": self._played, "action": self._last_action, "error": info.get("error")}
@@ -125,6 +134,7 @@ class OracleAgent(ScriptedAgent):
         return self._last_action
 
     def script_for(self, task) -> list[str] | None:
+        """The catalog actions of the task's decomposed gold SQL (and a cited report when the task asks for one)."""
         key = task.db or task.db_id
         if key not in self._schemas:
             self._schemas[key] = task.database_schema()
@@ -146,7 +156,9 @@ class ReplayAgent(ScriptedAgent):
         self.scripts = load_trajectory_actions(path)
 
     def script_for(self, task) -> list[str] | None:
+        """The actions the trajectory file recorded for ``task``, or None."""
         return self.scripts.get(str(task.id))
 
     def spec(self) -> dict[str, Any]:
+        """How to rebuild this agent elsewhere: its name and the trajectory file."""
         return {"name": self.name, "path": self.path}

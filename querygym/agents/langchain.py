@@ -82,17 +82,21 @@ class EnvTools:
 
     @property
     def terminated(self) -> bool:
+        """Whether the newest step ended the episode."""
         return bool(self.last and self.last[2])
 
     @property
     def truncated(self) -> bool:
+        """Whether the newest step cut the episode off (steps or budget used up)."""
         return bool(self.last and self.last[3])
 
     @property
     def done(self) -> bool:
+        """Whether the episode is over, either way."""
         return self.terminated or self.truncated
 
     def reset(self, **options: Any) -> str:
+        """Start an episode (``options`` go to ``env.reset``) and return its first observation."""
         obs, info = self.env.reset(options=options or None)
         self.observation, self.info, self.last = obs, info, None
         self.trajectory, self.total_reward = [], 0.0

@@ -125,6 +125,7 @@ class LLMAgent(Agent):
         self._turns: list[_Turn] = []
 
     def spec(self) -> dict[str, Any]:
+        """How to rebuild this agent in another process (the API key is read from the environment there)."""
         return {"name": self.name, "model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env,
                 "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "context_budget_chars": self.context_budget_chars, "context_budget_tokens": self.context_budget_tokens,
@@ -134,6 +135,7 @@ class LLMAgent(Agent):
 
     # ------------------------------------------------------------------ episode
     def reset(self, task) -> None:
+        """Begin a new conversation for ``task``; usage counters start again."""
         super().reset(task)
         self._overview = None
         self._turns = []
@@ -143,6 +145,7 @@ class LLMAgent(Agent):
                                                         else ())
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
+        """Ask the model for its next reply within the context budget and read the action out of it."""
         info = info or {}
         if self._overview is None:
             self._overview = observation or ""

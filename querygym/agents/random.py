@@ -111,6 +111,7 @@ class RandomAgent(Agent):
         self.usage = {"malformed": 0}
 
     def spec(self) -> dict[str, Any]:
+        """How to rebuild this agent elsewhere: its name and seed."""
         spec: dict[str, Any] = {"name": self.name, "seed": self.seed, "malformed": self.malformed}
         if self.action_names != list(catalog().names):
             spec["actions"] = list(self.action_names)
@@ -118,6 +119,7 @@ class RandomAgent(Agent):
 
     # ------------------------------------------------------------------ episode
     def reset(self, task) -> None:
+        """Learn the task's schema and start a fresh episode (the seed's stream goes on)."""
         super().reset(task)
         key = str(getattr(task, "id", ""))
         n = self._plays.get(key, 0)
@@ -145,6 +147,7 @@ class RandomAgent(Agent):
         return self._schemas[key]
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
+        """A uniformly drawn action, valid-looking over the tables and columns seen so far."""
         self._observe(observation or "", info or {})
         self._asked = None
         spec = self.rng.choice(self._specs)

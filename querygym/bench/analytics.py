@@ -16,6 +16,7 @@ from querygym.plan.decompose import decompose, schema_of
 
 
 def blind_scripts(tasks) -> dict[str, list[str]]:
+    """Action scripts of a definition-blind analyst: each task's naive SQL, executed, then reported."""
     scripts: dict[str, list[str]] = {}
     schemas: dict = {}
     for task in tasks:
@@ -35,6 +36,7 @@ def blind_scripts(tasks) -> dict[str, list[str]]:
 
 
 def task_rows(task, sql: str, limit: int = 50):
+    """The first ``limit`` rows of ``sql`` on the task's database."""
     with Backend(task.db, task.dialect, db_id=task.db_id) as db:
         return db.execute(sql, max_rows=limit).rows
 

@@ -113,6 +113,7 @@ def _tied_at_limit(task) -> bool:
 
 
 def format_decompose_report(report: dict[str, Any], *, examples: int = 3) -> str:
+    """The decomposition report as text: counts, then failures grouped by cause with examples."""
     lines = [f"tasks:        {report['tasks']}",
              f"decomposed:   {report['decomposed']} ({report['decomposed_rate']:.1%})"]
     if report["playable"]:

@@ -363,6 +363,7 @@ def _step_times(tasks, replays, engines) -> dict[str, Any]:
 
 
 def format_engines_report(report: dict[str, Any], *, examples: int = 3) -> str:
+    """The cross-engine report as text: agreement per engine pair, causes, compile failures, step times."""
     lines = [f"engines: {', '.join(report['engines'])}; tasks with a script: {report['tasks']}",
              "compiled: " + ", ".join(f"{e} {n}" for e, n in report["compiled"].items())]
     for key, pair in report["pairs"].items():

@@ -9,12 +9,14 @@ from querygym.actions.catalog import catalog
 
 
 def register(subparsers) -> None:
+    """Add ``querygym actions`` to the command line."""
     actions = subparsers.add_parser("actions", help="print the action catalog")
     actions.add_argument("--json", action="store_true", help="as JSON")
     actions.set_defaults(func=cmd_actions)
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
+    """Print the catalog as help text, or as JSON with ``--json``."""
     cat = catalog()
     if args.json:
         print(json.dumps([{"name": a.name, "group": a.group, "description": cat.describe(a), "usage": a.usage,

@@ -20,6 +20,7 @@ from querygym.converters.builtin import builtin_references
 
 
 def register(subparsers) -> None:
+    """Add ``querygym bench decompose`` and ``querygym bench engines`` to the command line."""
     bench = subparsers.add_parser("bench", help="measure querygym on a dataset").add_subparsers(dest="bench", required=True)
     p = bench.add_parser(
         "decompose", help="how many gold queries decompose into steps and replay to the answer")
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
 
 
 def run_decompose(args) -> int:
+    """Measure how many gold queries decompose and replay; print the report, write it with ``--out``."""
     tasks = load_tasks(args, playable=False)  # decomposing gold SQL needs no database
     report = bench_decompose(tasks, args.out, timeout_s=args.timeout)
     if args.json:
@@ -58,6 +60,7 @@ def run_decompose(args) -> int:
 
 
 def run_bench(args) -> int:
+    """Replay each task's script on every engine and report where the final tables agree."""
     tasks = load_tasks(args)
     if args.scripts:
         scripts = load_scripts(args.scripts)

@@ -23,6 +23,7 @@ from querygym.errors import QueryGymError
 
 
 def register(subparsers) -> None:
+    """Add ``querygym convert`` to the command line."""
     p = subparsers.add_parser("convert", help="write a dataset in any supported format as BIRD format",
                               description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -84,6 +85,7 @@ def classify_inputs(inputs: list[str]) -> tuple[Path, str | None, str | None]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    """Load the dataset the inputs name and write it in BIRD format."""
     questions, db_root, tables = classify_inputs(args.inputs)
     db_root = args.db_root or db_root
     tables = args.tables or tables

@@ -13,6 +13,7 @@ from querygym.util import cache_dir
 
 
 def register(subparsers) -> None:
+    """Add ``querygym load-db`` to the command line."""
     p = subparsers.add_parser(
         "load-db", help="copy SQLite databases into PostgreSQL or DuckDB",
         description="Copy SQLite databases (schema and rows, with querygym's documented type mapping) into "
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def run_load(args) -> int:
+    """Copy each SQLite file into the engine named by ``--to``, skipping up-to-date copies."""
     dialect = get(args.to)
     if args.schema and len(args.sources) > 1:
         raise QueryGymError("--schema names one PostgreSQL schema: give one SQLite file with it")

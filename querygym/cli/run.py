@@ -14,6 +14,7 @@ from querygym.runs.runner import format_summary, run_agent
 
 
 def register(subparsers) -> None:
+    """Add ``querygym run`` to the command line."""
     run = subparsers.add_parser("run", help="play action scripts and write trajectories")
     dataset_args(run)
     env_args(run)
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # What cannot work fails here, in one line and before anything is loaded or played.
+    """Play the chosen agent over the selected tasks and write the run's files; print the summary."""
     get_dialect(args.dialect)
     spec = _agent_spec(args)
     tasks = load_tasks(args)

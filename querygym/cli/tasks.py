@@ -10,6 +10,7 @@ from querygym.converters.check import check_tasks, dataset_report
 
 
 def register(subparsers) -> None:
+    """Add ``querygym tasks`` to the command line."""
     tasks = subparsers.add_parser("tasks", help="list a dataset's tasks")
     dataset_args(tasks)
     tasks.add_argument("--check", action="store_true", help="run every gold query and report failures")
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    """List the dataset's tasks with their status (``--check`` computes every target first)."""
     tasks = load_tasks(args)
     if args.check:
         check_tasks(tasks, timeout_s=args.timeout)  # setup SQL (BIRD-Critic) runs in a sandbox copy

@@ -100,6 +100,7 @@ def sibling(path: Path, *names: str) -> Path | None:
 
 
 def check_dir(root: str | Path | None, what: str = "database root") -> Path | None:
+    """``root`` as a folder that exists, or a :class:`~querygym.errors.DatasetError` naming it."""
     if root is None:
         return None
     root = Path(root)

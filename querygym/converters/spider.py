@@ -78,6 +78,7 @@ def load_spider(questions: str | Path, db_root: str | Path | None = None, tables
 
 
 def missing_database(root: Path | None, db_id: str, has_schema: bool) -> str:
+    """The reason a question's database is not playable: where it was looked for."""
     where = f"{root}/{db_id}/{db_id}.sqlite" if root is not None else "no database folder given (db_root)"
     text = f"database {db_id!r} not found ({where})"
     return text + ("" if has_schema else "; no schema for it in a tables file either")

@@ -621,6 +621,7 @@ def format_tables_json(tables: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    """Build the enterprise database, tasks and references into ``--out``."""
     parser = argparse.ArgumentParser(
         prog="python -m querygym.data.build_enterprise",
         description="Build the synthetic enterprise demo database and its tables.json.")

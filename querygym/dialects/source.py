@@ -103,14 +103,17 @@ class ColumnPlan:
 
 @dataclass(frozen=True)
 class TablePlan:
+    """How one SQLite table is copied: its columns with the kind each becomes."""
     name: str
     columns: tuple[ColumnPlan, ...]
     rows: int
 
     def column(self, name: str) -> ColumnPlan:
+        """The plan of column ``name``."""
         return next(c for c in self.columns if c.name == name)
 
     def with_kind(self, column: str, kind: str, reason: str) -> "TablePlan":
+        """The plan with column ``name`` copied as ``kind`` instead."""
         columns = tuple(replace(c, kind=kind, reason=reason) if c.name == column else c for c in self.columns)
         return replace(self, columns=columns)
 
@@ -126,6 +129,7 @@ class SourceDatabase:
     schema: DatabaseSchema
 
     def table(self, name: str) -> TablePlan:
+        """The plan of table ``name``."""
         return next(t for t in self.tables if t.name == name)
 
     def batches(self, table: TablePlan, size: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
@@ -160,6 +164,7 @@ class SourceDatabase:
         })
 
     def types_json(self) -> str:
+        """Every column's kind as JSON, recorded with a copy so the loader can tell what it made."""
         return json.dumps({t.name: {c.name: c.kind for c in t.columns} for t in self.tables})
 
 
@@ -293,6 +298,7 @@ def fingerprint(path: Path) -> str:
 
 
 def is_sqlite_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file that starts with SQLite's header."""
     try:
         with open(path, "rb") as f:
             return f.read(16) == _SQLITE_MAGIC
@@ -335,5 +341,6 @@ class LoadedDatabase:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> column -> kind
 
     def to_dict(self) -> dict[str, Any]:
+        """The load as plain values (what ``querygym load-db --json`` prints)."""
         return {k: getattr(self, k) for k in ("source", "engine", "target", "location", "loaded", "tables", "rows",
                                                 "seconds", "columns")}

@@ -17,6 +17,7 @@ _NULL_TEXT = {"None", "NaN", "NaT", "<NA>", "nan"}
 
 @dataclass
 class SampleColumn:
+    """One column of a sample table: name, PostgreSQL type, NOT NULL and default."""
     name: str
     type: str
     not_null: bool = False

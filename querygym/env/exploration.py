@@ -68,11 +68,13 @@ def _type_of(values: list[Any]) -> str:
 # ---------------------------------------------------------------------- the actions
 @exploration("get_overview")
 def get_overview(ep: "Episode", action: Action) -> str:
+    """The question, the evidence and the schema, as at reset."""
     return ep.overview()
 
 
 @exploration("get_query")
 def get_query(ep: "Episode", action: Action) -> str:
+    """The question again (and the evidence when there is some)."""
     text = f"Question: {ep.task.question}"
     if ep.task.evidence:
         text += f"\nEvidence: {ep.task.evidence}"
@@ -81,6 +83,7 @@ def get_query(ep: "Episode", action: Action) -> str:
 
 @exploration("get_schema")
 def get_schema(ep: "Episode", action: Action) -> str:
+    """Every table of the database with its columns, types and keys."""
     text = f"Database {ep.schema.db_id}:\n{ep.schema.describe()}"
     if len(ep.plan):
         text += "\n\nIntermediate tables:\n" + "\n".join(
@@ -91,6 +94,7 @@ def get_schema(ep: "Episode", action: Action) -> str:
 
 @exploration("get_tables")
 def get_tables(ep: "Episode", action: Action) -> str:
+    """The base tables and the intermediate tables built so far."""
     text = "Tables: " + ", ".join(ep.schema.table_names)
     if len(ep.plan):
         text += "\nIntermediate tables: " + ", ".join(ep.plan.ids)
@@ -99,6 +103,7 @@ def get_tables(ep: "Episode", action: Action) -> str:
 
 @exploration("get_columns")
 def get_columns(ep: "Episode", action: Action) -> str:
+    """The columns of one table with their types."""
     src = source(action["table_id"], ep.context())
     cols = ", ".join(f"{src.qualifier}.{c.name}" for c in src.columns)
     return f"Columns of {_describe_source(src)}: {cols}"
@@ -106,16 +111,19 @@ def get_columns(ep: "Episode", action: Action) -> str:
 
 @exploration("get_actions")
 def get_actions(ep: "Episode", action: Action) -> str:
+    """Help for every action offered on this task."""
     return "\n\n".join(ep.catalog.render_group(g) for g in ("exploration", "workflow") if g in ep.groups)
 
 
 @exploration("get_operations")
 def get_operations(ep: "Episode", action: Action) -> str:
+    """Help for the eight relational-algebra operations."""
     return ep.catalog.render_group("operation")
 
 
 @exploration("preview_table")
 def preview_table(ep: "Episode", action: Action) -> str:
+    """The first rows of a table."""
     src = source(action["table_id"], ep.context())
     n = int(ep.catalog.settings.get("preview_rows", 5))
     query = _query(ep, src, exp.Star()).limit(n, copy=False)
@@ -125,6 +133,7 @@ def preview_table(ep: "Episode", action: Action) -> str:
 
 @exploration("get_column_types")
 def get_column_types(ep: "Episode", action: Action) -> str:
+    """The declared type of a column and the types its values have."""
     src = source(action["table_id"], ep.context())
     sample = _run(ep, _query(ep, src, exp.Star()).limit(100, copy=False), max_rows=100)
     lines = []
@@ -137,6 +146,7 @@ def get_column_types(ep: "Episode", action: Action) -> str:
 
 @exploration("get_unique_values")
 def get_unique_values(ep: "Episode", action: Action) -> str:
+    """The distinct values of a column with their counts, most frequent first."""
     src = source(action["table_id"], ep.context())
     column = _column(ep, src, action["column_id"])
     limit = int(ep.catalog.settings.get("unique_values_limit", 50))
@@ -156,6 +166,7 @@ def get_unique_values(ep: "Episode", action: Action) -> str:
 
 @exploration("get_sample_values")
 def get_sample_values(ep: "Episode", action: Action) -> str:
+    """A few values of a column drawn with the episode's random generator."""
     src = source(action["table_id"], ep.context())
     column = _column(ep, src, action["column_id"])
     k = int(ep.catalog.settings.get("sample_values_count", 5))
@@ -172,6 +183,7 @@ def get_sample_values(ep: "Episode", action: Action) -> str:
 
 @exploration("get_column_stats")
 def get_column_stats(ep: "Episode", action: Action) -> str:
+    """Count, nulls, distinct values and, for numbers, range, mean and quartiles."""
     src = source(action["table_id"], ep.context())
     column = _column(ep, src, action["column_id"])
     counts = _query(ep, src, exp.Count(this=exp.Star()), exp.Count(this=column.copy()),

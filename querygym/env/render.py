@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 
 def format_value(value: Any, max_width: int = 40) -> str:
+    """One value as observations show it: NULL for None, numbers without noise, text clipped."""
     if value is None:
         text = "NULL"
     elif isinstance(value, float):

@@ -33,6 +33,7 @@ def _outcome(kind: str, text: str, action: Action, **extra):
 
 @handler("search_docs")
 def search_docs(ep: "Episode", action: Action):
+    """The documents that best match a query (bm25), each with its id and a snippet."""
     hits = ep.task.documents.search(action["query"], k=SEARCH_RESULTS)
     if not hits:
         return _outcome("exploration", f"No document matches {action['query']!r}.", action,
@@ -44,6 +45,7 @@ def search_docs(ep: "Episode", action: Action):
 
 @handler("read_doc")
 def read_doc(ep: "Episode", action: Action):
+    """One document in full."""
     doc_id = action["doc_id"].strip().strip("[]")
     doc = ep.task.documents.get(doc_id)
     if doc is None:
@@ -54,6 +56,7 @@ def read_doc(ep: "Episode", action: Action):
 
 @handler("execute_sql")
 def execute_sql(ep: "Episode", action: Action):
+    """The SQL decomposed into steps, each materialised, up to the first that fails."""
     text, detail, last = ep.run_sql(action["sql"], ep.task.dialect)
     if detail["failed_step"] is None and last is not None:
         return _outcome("cte", text, action, node=last.node, result=last.result, row_count=last.row_count,
@@ -68,6 +71,7 @@ _QUOTED = re.compile(r"'([^']+)'")
 
 @handler("reflect_on_error")
 def reflect_on_error(ep: "Episode", action: Action):
+    """The last error, the valid names close to those that failed, and the documents naming them."""
     last = ep.last_error
     if last is None:
         return _outcome("exploration", "There is no error to reflect on: the last actions succeeded.", action,
@@ -108,6 +112,7 @@ def _known_names(ep: "Episode") -> list[str]:
 
 @handler("submit_report")
 def submit_report(ep: "Episode", action: Action):
+    """End the episode with a report on a table: the answer is judged, the report graded."""
     table_id = action["table_id"].strip()
     if not NODE_ID.match(table_id):
         raise PlanError(f"submit_report takes the id of an intermediate table (T_0, T_1, ...), got {table_id!r}.")
