@@ -34,8 +34,10 @@ ASSETS = {"htmx": "htmx-2.0.11.min.js", "dagre": "dagre-3.1.3.min.js", "js": "qu
           "css": "querygym-web-0.1.0.css"}
 #: live episodes kept at once (older finished ones are dropped)
 MAX_LIVE = 20
-_SUGGESTION = re.compile(r"(Did you mean '[^']*'\?|Existing(?: columns)?: [^.\n]*)")
+_SUGGESTION = re.compile(r"(Did you mean '[^']*'\?|Existing(?: columns)?: .*?(?=\.(?:\s|$)|$))", re.M)
 _SEPARATOR = re.compile(r"^-+(\+-+)*$")
+#: a line that starts the next part of an observation ("SQL:"), not a row of a one-column table
+_LABEL = re.compile(r"^[A-Z][A-Za-z ]*:( |$)")
 
 API_DOC = [
     ("GET", "/api/tasks?q=", "tasks whose id, database, question or difficulty match q: id, db_id, question, difficulty"),
@@ -80,15 +82,17 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
     lives: dict[str, LiveEpisode] = {}
     cat = catalog()
     env = jinja2.Environment(loader=jinja2.PackageLoader("querygym.web", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+                             autoescape=True)
     env.filters["observation"] = observation_blocks
+    env.filters["compact_json"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["suggestions"] = lambda text: _highlight(jinja2, text)
     env.globals.update(assets=ASSETS, version=__version__, urlencode=urlencode, runs_enabled=bool(library.names()))
     templates = Jinja2Templates(env=env)
 
     # ------------------------------------------------------------------ helpers
     def wants_json(request) -> bool:
-        return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+        return (request.url.path == "/api" or request.url.path.startswith("/api/")
+                or "application/json" in request.headers.get("accept", ""))
 
     def session(request) -> str:
         return request.scope["querygym.session"]
@@ -314,7 +318,8 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         run = run_of(request.path_params["run"])
         params = request.query_params
         filters = {k: params[k] for k in FILTERS if params.get(k)}
-        listing = await threaded(run.episodes, filters, _int(params.get("page", "1"), "page"), tasks=tasks)
+        size = min(500, max(1, _int(params.get("page_size", "50"), "page_size")))
+        listing = await threaded(run.episodes, filters, _int(params.get("page", "1"), "page"), size, tasks=tasks)
         if request.url.path.startswith("/api/"):
             return JSONResponse(_plain(listing))
         context = {"run": run.name, "summary": run.summary, "config": run.config, "listing": listing,
@@ -510,8 +515,9 @@ def _action_from_form(cat, data: dict[str, Any]) -> Any:
     """The action a form describes: the free-text box, or one action's parameter fields.
 
     >>> from querygym.actions.catalog import catalog
-    >>> _action_from_form(catalog(), {"name": "perform_join", "arg0": "a\\nb", "arg1": "a.x = b.x", "arg2": ""})
-    ['perform_join', ['a', 'b'], ['a.x = b.x']]
+    >>> _action_from_form(catalog(), {"name": "perform_join", "arg0": "a\\nb", "arg1": "a.x = b.x", "arg2": "INNER JOIN",
+    ...                               "arg3": ""})
+    ['perform_join', ['a', 'b'], ['a.x = b.x'], ['INNER JOIN']]
     """
     text = data.get("action")
     if isinstance(text, str) and text.strip():
@@ -558,7 +564,8 @@ def observation_blocks(text: str) -> list[dict[str, Any]]:
                     buffer = []
                 rows = []
                 j = i + 2
-                while j < len(lines) and lines[j].strip() and len(lines[j].split(" | ")) == width:
+                while (j < len(lines) and lines[j].strip() and len(lines[j].split(" | ")) == width
+                       and len(lines[j]) <= len(lines[i + 1]) and not (width == 1 and _LABEL.match(lines[j]))):
                     rows.append([c.strip() for c in lines[j].split(" | ")])
                     j += 1
                 blocks.append({"kind": "table", "header": header, "rows": rows})
