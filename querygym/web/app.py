@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -79,6 +80,8 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
     bench = Workbench(tasks, dialect=dialect, timeout_s=timeout_s, max_steps=max_steps)
     store = SessionStore(max_episodes=max_episodes, max_age_s=max_age_s)
     library = RunLibrary(runs)
+    # read the runs' records in the background now, so the first listing of a large run is already warm
+    threading.Thread(target=library.preload, name="querygym-runs-preload", daemon=True).start()
     lives: dict[str, LiveEpisode] = {}
     cat = catalog()
     env = jinja2.Environment(loader=jinja2.PackageLoader("querygym.web", "templates"),

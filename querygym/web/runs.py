@@ -191,6 +191,11 @@ class RunLibrary:
     def __iter__(self):
         return iter(self._runs.values())
 
+    def preload(self) -> None:
+        """Read every run's records (the app does it in a background thread at start)."""
+        for run in self:
+            run.records()
+
 
 def compare_runs(a: Run, b: Run, tasks=None) -> dict[str, Any]:
     """Two runs episode by episode, over the tasks both played."""
