@@ -33,6 +33,8 @@ SESSION_COOKIE = "querygym_session"
 #: vendored assets, named with their versions
 ASSETS = {"htmx": "htmx-2.0.11.min.js", "dagre": "dagre-3.1.3.min.js", "js": "querygym-web-0.1.0.js",
           "css": "querygym-web-0.1.0.css"}
+#: tasks listed per page
+TASKS_PER_PAGE = 200
 #: live episodes kept at once (older finished ones are dropped)
 MAX_LIVE = 20
 _SUGGESTION = re.compile(r"(Did you mean '[^']*'\?|Existing(?: columns)?: .*?(?=\.(?:\s|$)|$))", re.M)
@@ -161,11 +163,17 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         difficulty = request.query_params.get("difficulty", "")
         db = request.query_params.get("db", "")
         found = bench.search(q, difficulty=difficulty, db_id=db)
-        rows = [task_summary(t) for t in found]
+        page_no = max(1, _int(request.query_params.get("page", "1"), "page"))
+        pages = max(1, -(-len(found) // TASKS_PER_PAGE))
+        rows = [task_summary(t) for t in found[(page_no - 1) * TASKS_PER_PAGE: page_no * TASKS_PER_PAGE]]
+        filters = {k: v for k, v in (("q", q), ("difficulty", difficulty), ("db", db)) if v}
         return page(request, "tasks.html", {"tasks": rows, "q": q, "difficulty": difficulty, "db": db,
                                             "difficulties": sorted({t.difficulty for t in tasks if t.difficulty}),
-                                            "dbs": sorted({t.db_id for t in tasks}), "total": len(tasks)},
-                    data={"tasks": rows, "total": len(tasks), "matching": len(rows)})
+                                            "dbs": sorted({t.db_id for t in tasks}), "total": len(tasks),
+                                            "matching": len(found), "page": page_no, "pages": pages,
+                                            "filters": filters},
+                    data={"tasks": rows, "total": len(tasks), "matching": len(found), "page": page_no,
+                          "pages": pages})
 
     async def task_json(request):
         task = bench.task(request.path_params["task_id"])
@@ -593,13 +601,21 @@ def _highlight(jinja2, text: str):
 
 
 def _run_sqls(library: RunLibrary, task) -> list[tuple[str, str]]:
-    """SQL that runs wrote for ``task`` (execute_sql / initial SQL actions), as (label, sql)."""
+    """SQL that runs wrote for ``task``, as (label, sql): SQL the agent executed, and its last table's SQL."""
     found = []
     for run in library:
-        for line in run.lines(str(task.id)) if run.record(str(task.id)) else []:
+        if run.record(str(task.id)) is None:
+            continue
+        last = None
+        for line in run.lines(str(task.id)):
             parsed = line.get("parsed_action") or []
             if parsed and parsed[0] == "execute_sql" and len(parsed) > 1:
                 found.append((f"{run.name} step {line['step']}", str(parsed[1])))
+            if line.get("cte_id") and "\nSQL:\n" in (line.get("observation") or ""):
+                last = line
+        if last is not None:
+            sql = last["observation"].split("\nSQL:\n", 1)[1].split("\nPolicy check:", 1)[0].strip()
+            found.append((f"{run.name} {last['cte_id']}", sql))
     return found
 
 

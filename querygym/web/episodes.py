@@ -134,7 +134,7 @@ class PlayedEpisode:
         """Play one action (text, or a list in the paper's form); returns the trajectory line."""
         with self.lock:
             self.touched = time.monotonic()
-            text = action if isinstance(action, str) else json.dumps(list(action), ensure_ascii=False)
+            text = action if isinstance(action, str) else json.dumps(action, ensure_ascii=False, default=str)
             t0 = time.perf_counter()
             obs, reward, terminated, truncated, info = self.env.step(action)
             elapsed = time.perf_counter() - t0

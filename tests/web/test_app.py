@@ -53,6 +53,8 @@ def test_task_list_searches_and_answers_json(client):
     assert twin["tasks"] == api["tasks"]
     assert client.get("/", follow_redirects=False).headers["location"] == "/tasks"
     assert client.get("/api/tasks/0").json()["schema"]["tables"]
+    first = client.get("/api/tasks").json()
+    assert first["matching"] == len(querygym.builtin_tasks()) and first["page"] == 1
 
 
 def test_task_page_plays_to_success_through_forms(client):
@@ -119,6 +121,8 @@ def test_episode_api(client):
     assert started["info"]["initial"]["cte_ids"] == ["T_0"]
     assert client.post("/api/episodes", json={}).status_code == 400
     assert client.post("/api/episodes/nope/step", json={"action": "x"}).status_code == 404
+    odd = client.post(f"/api/episodes/{body['episode_id']}/step", json={"action": 5}).json()
+    assert odd["info"]["kind"] == "error"  # not an action: an error observation, not a server error
     assert client.post("/api/episodes", json={"task_id": "nope"}).status_code == 404
 
 
@@ -143,6 +147,8 @@ def test_analyze_failing_and_diverging_steps(client):
     assert wrong["diverging_step"] is None or wrong["diverging_step"] >= 0
     gold = client.post("/api/analyze", json={"task_id": 0, "sql": querygym.builtin_tasks()[0].gold_sql}).json()
     assert gold["black_box"]["relation"] == "equal" and gold["failing_step"] is gold["diverging_step"] is None
+    from_run = client.get("/analyze", params={"task": 2, "source": "run:oracle T_1"})
+    assert "SQL from oracle T_1" in from_run.text and "Every step runs and the answer is right" in from_run.text
     page = client.get("/analyze", params={"task": 0, "source": "gold"})
     assert page.status_code == 200 and '<label for="sql">SQL</label>' in page.text and "Every step runs" in page.text
     page = client.post("/analyze", data={"task_id": "0", "sql": "SELECT nope FROM products"})
