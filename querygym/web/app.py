@@ -407,6 +407,8 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
                 while sent < len(live.events):
                     event = live.events[sent]
                     sent += 1
+                    if event["type"] == "step":  # the step as the page shows it, rendered (and escaped) here
+                        event = {**event, "html": env.get_template("_live_step.html").render(s=event["line"])}
                     yield f"event: {event['type']}\ndata: {json.dumps(_plain(event), ensure_ascii=False)}\n\n"
                     if event["type"] == "end":
                         return

@@ -210,6 +210,7 @@ def test_live_mode_streams_steps_until_the_end(client):
     with client.stream("GET", start["events"]) as stream:
         text = "".join(stream.iter_text())
     assert "event: step" in text and "event: end" in text and '"solved": true' in text
+    assert 'class=\\"step kind-cte\\"' in text  # each step comes rendered as the page shows it
     assert client.post(start["stop"]).json()["stopping"]
     assert client.get("/live").status_code == 200
     assert client.post("/api/live", json={"task_id": 0, "agent": "llm"}).status_code == 400

@@ -163,3 +163,13 @@ def test_hostile_values_from_the_database_stay_text(page, server):
     page.wait_for_selector(".node-detail")
     assert page.evaluate("window.pwned") is None
     assert hostile in page.locator(".node-detail").inner_text()
+
+
+def test_live_mode_streams_an_oracle_episode(page, server):
+    page.goto(server + "/live?task=5")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("document.getElementById('live-status').textContent.startsWith('ended')")
+    assert "solved" in page.locator("#live-status").inner_text()
+    assert page.locator("#live-steps .step").count() == 2
+    assert page.locator("#plan-graph [data-node='T_1']").count() == 1
+    assert page.locator("#live-steps table.result").count() >= 1

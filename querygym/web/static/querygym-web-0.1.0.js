@@ -178,14 +178,9 @@
           current = r; stop.disabled = false; status.textContent = "running…";
           source = new EventSource(r.events);
           source.addEventListener("step", function (e) {
-            var d = JSON.parse(e.data), line = d.line;
-            var art = document.createElement("article");
-            art.className = "step kind-" + line.kind;
-            var h = document.createElement("header"); h.textContent = "Step " + line.step + " · reward " + line.reward.toFixed(2) + (line.relation ? " · " + line.relation : "");
-            var a = document.createElement("pre"); a.className = "action"; a.textContent = line.action;
-            var o = document.createElement("pre"); o.textContent = line.observation;
-            if (line.kind === "error") o.className = "error";
-            art.appendChild(h); art.appendChild(a); art.appendChild(o); list.appendChild(art);
+            var d = JSON.parse(e.data);
+            list.insertAdjacentHTML("beforeend", d.html);  /* rendered and escaped by the server */
+            list.lastElementChild.scrollIntoView({ block: "nearest" });
             drawGraph(svg, planNodes(d.plan), d.plan.edges, null);
           });
           source.addEventListener("end", function (e) {
