@@ -251,20 +251,33 @@ def plan_from_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
         nodes[cte] = {"id": cte, "kind": "cte", "operation": parsed[0], "label": cte,
                       "row_count": int(rows.group(1)) if rows else None, "relation": line.get("relation"),
                       "sql": sql, "step": line.get("step")}
-        for param, value in zip(spec_of[parsed[0]].params, parsed[1:]):
-            if param.type not in ("table", "table_list"):
-                continue
-            for ref in (value if isinstance(value, list) else [value]):
-                m = _TABLE_REF.match(str(ref or ""))
-                if not m:
-                    continue
-                name = m.group(1).strip('"`[]')
-                source = name.upper() if _NODE_ID.match(name) else f"table:{name}"
-                if source not in nodes:
-                    nodes[source] = {"id": source, "kind": "table", "operation": "table", "label": name,
-                                     "row_count": None, "relation": None, "sql": None, "step": None}
-                edges.append([source, cte])
+        for source in table_inputs(parsed):
+            if source not in nodes:
+                nodes[source] = {"id": source, "kind": "table", "operation": "table", "label": source[6:],
+                                 "row_count": None, "relation": None, "sql": None, "step": None}
+            edges.append([source, cte])
     return {"nodes": list(nodes.values()), "edges": edges}
+
+
+def table_inputs(parsed: list[Any]) -> list[str]:
+    """The tables an action in list form reads: ``T_k`` for intermediate tables, ``table:name`` for base tables.
+
+    >>> table_inputs(["perform_join", ["orders AS o", "T_1"], ["o.id = T_1.id"], ["INNER JOIN"]])
+    ['table:orders', 'T_1']
+    """
+    spec_of = {s.name: s for s in catalog()}
+    if not parsed or parsed[0] not in spec_of:
+        return []
+    found = []
+    for param, value in zip(spec_of[parsed[0]].params, parsed[1:]):
+        if param.type not in ("table", "table_list"):
+            continue
+        for ref in (value if isinstance(value, (list, tuple)) else [value]):
+            m = _TABLE_REF.match(str(ref or ""))
+            if m:
+                name = m.group(1).strip('"`[]')
+                found.append(name.upper() if _NODE_ID.match(name) else f"table:{name}")
+    return found
 
 
 class SessionStore:

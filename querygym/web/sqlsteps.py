@@ -26,6 +26,7 @@ from typing import Any
 from querygym.env.episode import Episode
 from querygym.errors import ExecutionError, QueryGymError
 from querygym.scoring.compare import compare_tables
+from querygym.web.episodes import table_inputs
 
 #: rows of the black-box result shown on the page
 SHOWN_ROWS = 50
@@ -126,7 +127,13 @@ def _steps(episode: Episode, sql: str, dialect: str) -> tuple[list[dict[str, Any
             node = episode.plan.node(step["cte_id"])
             edges += [[i if episode.plan.get(i) else f"table:{i}", node.id] for i in node.inputs]
     for step in steps:
-        step["inputs"] = [a for a, b in edges if b == step["cte_id"]]
+        if step["cte_id"]:
+            step["inputs"] = [a for a, b in edges if b == step["cte_id"]]
+        elif step["action"]:  # a step that was not built: the tables its action names
+            step["inputs"] = table_inputs(json.loads(step["action"]))
+        else:  # a step that could not even be written reads the table before it
+            built = [s["cte_id"] for s in steps if s["cte_id"]]
+            step["inputs"] = built[-1:]
     return steps, (failed - 1 if failed is not None else None), error
 
 

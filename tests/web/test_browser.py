@@ -118,17 +118,21 @@ def test_play_a_task_to_success_through_the_forms(page, server):
 
 
 def test_analyse_a_broken_query_and_see_the_failing_step(page, server):
-    page.goto(server + "/analyze?task=0")
-    page.get_by_label("SQL", exact=True).fill("SELECT product_name FROM products WHERE categry = 'Hardware'")
+    page.goto(server + "/analyze?task=7")
+    page.get_by_label("SQL", exact=True).fill("SELECT COUNT(*) FROM orders AS o JOIN customers AS c "
+                                              "ON o.customer_id = c.customer_id WHERE o.order_dat LIKE '2023-03%'")
     page.get_by_role("button", name="Analyse").click()
     failing = page.locator("#steps-graph .gnode.failing")
     failing.wait_for()
-    assert failing.count() == 1
-    assert "Did you mean 'category'?" in page.locator("mark.suggestion").first.inner_text()
+    assert failing.count() == 1 and failing.get_attribute("data-node") == "step 2"
+    assert page.locator("#steps-graph [data-node='T_0']").count() == 1  # the join before it ran
+    assert "Did you mean 'order_date'?" in page.locator("mark.suggestion").first.inner_text()
+    assert page.locator("#verdict").inner_text() == "error"
     shot(page, "analyze.png")
     page.get_by_role("button", name="Open these steps in Explore").click()
     page.wait_for_selector("#episode")
-    assert "categry" in page.get_by_label("Action", exact=True).input_value()
+    assert "order_dat" in page.locator(".repair").inner_text()  # open for repair, after the join that ran
+    assert page.locator("#plan-graph [data-node='T_0']").count() == 1
 
 
 def test_step_through_an_oracle_episode_with_the_keyboard(page, server):
