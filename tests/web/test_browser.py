@@ -177,3 +177,15 @@ def test_live_mode_streams_an_oracle_episode(page, server):
     assert page.locator("#live-steps .step").count() == 2
     assert page.locator("#plan-graph [data-node='T_1']").count() == 1
     assert page.locator("#live-steps table.result").count() >= 1
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+
+def test_every_control_has_an_accessible_label(page, server):
+    for path in ["/tasks", "/tasks/0", "/analyze?task=0&source=gold", "/runs", "/runs/oracle", "/runs/oracle/3",
+                 "/compare?a=oracle&b=oracle", "/live"]:
+        page.goto(server + path)
+        assert page.evaluate(UNLABELLED) == [], path
