@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import querygym
+from querygym.converters.tasks import Task
 
 #: the real benchmark data beside the checkout (../shared/data)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -155,3 +156,20 @@ def cosql_file(path: Path) -> Path:
         "database_id": "concert_singer",
     }]), encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------------- shared by the web app's tests
+HOSTILE = "<script>alert(1)</script>"
+
+
+def hostile_tasks(folder: Path) -> querygym.TaskSet:
+    """One task over a tiny SQLite database whose values, question and column name are HTML."""
+    db = folder / "hostile.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY, "<b>body</b>" TEXT)')
+    conn.executemany("INSERT INTO notes VALUES (?, ?)", [(1, HOSTILE), (2, "<img src=x onerror=alert(2)>")])
+    conn.commit()
+    conn.close()
+    task = Task(id="hostile", db_id="hostile", question=f"Which notes say {HOSTILE}?",
+                gold_sql='SELECT "<b>body</b>" FROM notes WHERE id = 1', db=str(db), evidence=HOSTILE)
+    return querygym.TaskSet([task], name="hostile")
