@@ -33,6 +33,7 @@ The taxonomy (:data:`CATEGORIES`) is fixed; each wrong prediction gets exactly o
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from querygym.env.episode import Episode
 from querygym.errors import ExecutionError, QueryGymError, TaskError
 from querygym.plan.decompose import decompose
 from querygym.scoring.compare import TableComparison, compare_tables
-from querygym.util import first_line
+from querygym.util import closest, first_line
 
 #: every category an analysed prediction can get, with its meaning (the README's table)
 CATEGORIES: dict[str, str] = {
@@ -203,10 +204,47 @@ def _explain_failure(record, task, sql, engine_message, backend, catalog, dialec
         action = plan.actions[plan.failed_step] if plan.failed_step < len(plan.actions) else plan.failed_action
         record["operation"] = _operation_of(action)
         record["detail"] = f"step {plan.failed_step} fails: {_strip_prefix(plan.error)} (engine: {engine_message})"
-    else:
+    elif plan.error is not None:
         record["step"] = len(plan.tables)
-        why = f"; it cannot be broken into steps ({plan.error})" if plan.error else ""
-        record["detail"] = f"the engine rejects it: {engine_message}{why}"
+        record["operation"] = _operation_of(plan.failed_action)
+        record["detail"] = (f"the engine rejects it: {engine_message}{_column_hint(engine_message, sql, backend)}; "
+                            f"it cannot be broken into steps either ({plan.error})")
+    else:
+        # querygym's steps are more lenient than the engine (a join's output columns need no
+        # qualifier; a parenthesised set operand is accepted): the failure shows in the last step
+        record["step"] = max(len(plan.tables) - 1, 0)
+        record["operation"] = plan.operations[-1] if plan.operations else None
+        record["detail"] = (f"the engine rejects it: {engine_message}{_column_hint(engine_message, sql, backend)} "
+                            f"(querygym's steps accept the same query up to step {record['step']})")
+
+
+def _column_hint(message: str, sql: str, backend: Backend) -> str:
+    """For "no such column: [T.]name": which table the qualifier names, and which tables have the column."""
+    found = re.search(r"no such column: (?:([\w$]+)\.)?([\w$]+)", message)
+    if not found:
+        return ""
+    qualifier, name = found.group(1), found.group(2)
+    schema = backend.schema()
+    aliases: dict[str, str] = {}
+    try:
+        for table in sqlglot.parse_one(sql, read="sqlite").find_all(exp.Table):
+            aliases[(table.alias_or_name or "").lower()] = table.name
+    except SqlglotError:
+        pass
+    holders = [t.name for t in schema if t.column(name) is not None]
+    hint = ""
+    if qualifier and qualifier.lower() in aliases:
+        table = schema.table(aliases[qualifier.lower()])
+        if table is not None:
+            hint = f"; {qualifier} is {table.name}, whose columns are {', '.join(table.column_names)}"
+            near = closest(name, table.column_names)
+            hint += f" (closest: {near[0]})" if near else ""
+    elif not holders:
+        near = closest(name, [c.name for t in schema for c in t.columns])
+        hint = f"; the closest column is {near[0]}" if near else ""
+    if holders:
+        hint += f"; {name} is a column of {', '.join(holders)}"
+    return hint
 
 
 def _operation_of(action: str | None) -> str | None:
@@ -279,9 +317,11 @@ def _final_shape_category(pred: Result, gold: Result, verdict: TableComparison) 
     """What the two final tables alone show: only order, only duplicates, or only columns differ."""
     if verdict.ordered and verdict.rows == "different" and compare_tables(pred.rows, gold.rows).equal:
         return "ordering"
-    if verdict.columns == "equal" and verdict.relation != "equal":
-        if pred.rows and gold.rows and compare_tables(sorted(set(map(_key, pred.rows)), key=repr),
-                                                      sorted(set(map(_key, gold.rows)), key=repr)).equal:
+    if verdict.columns == "equal" and verdict.relation != "equal" and pred.rows and gold.rows:
+        pred_set, gold_set = set(map(_key, pred.rows)), set(map(_key, gold.rows))
+        # one side has no duplicates and the other is it with duplicates: DISTINCT added or missing
+        one_is_a_set = len(pred_set) == len(pred.rows) or len(gold_set) == len(gold.rows)
+        if one_is_a_set and compare_tables(sorted(pred_set, key=repr), sorted(gold_set, key=repr)).equal:
             return "distinct"
     if verdict.rows == "equal" and verdict.columns in ("subset", "superset"):
         return "projection"
@@ -334,13 +374,18 @@ def _by_priority(kinds: set[str]) -> str | None:
 def _step_for(category: str, plan: _Plan, default: int) -> int:
     """The step of ``plan`` that carries ``category``: its operation's first step from ``default`` on."""
     wanted = [op for op, cat in OPERATION_CATEGORY.items() if cat == category]
-    if category == "distinct":
+    if category in ("projection", "distinct"):  # a select list is folded into these steps
         wanted = ["perform_projection", "perform_filter", "perform_aggregate", "perform_order_by"]
     for i in range(default, len(plan.operations)):
         if plan.operations[i] in wanted:
             return i
-    if category in ("projection", "distinct"):  # folded into the step that makes the output
+    if category in ("projection", "distinct"):
         return max(len(plan.operations) - 1, 0)
+    # the clause is in an earlier step whose table happens to equal a gold table (a condition
+    # that keeps every row there, say); the step of that clause carries the mistake
+    for i in range(min(default, len(plan.operations)) - 1, -1, -1):
+        if plan.operations[i] in wanted:
+            return i
     return min(default, max(len(plan.operations) - 1, 0))
 
 
