@@ -25,8 +25,10 @@ Method, for one question:
    HAVING conditions, grouping keys and aggregate functions, select list, DISTINCT, ORDER BY,
    LIMIT/OFFSET, set operations).
 5. ``ORDER BY ... LIMIT k`` whose k-th and (k+1)-th rows tie on the ordering key make the gold
-   answer ambiguous: such questions are flagged (``gold_ambiguous``), and a prediction that
-   picks k rows among the tied ones is ``correct`` with ``tie_at_limit`` set.
+   answer ambiguous: such questions are flagged (``gold_ambiguous``, checked for predictions
+   that are not equal), and a prediction that picks k rows among the tied ones is ``correct``
+   with ``tie_at_limit`` set.  A prediction that returns all the tied rows (``WHERE x = (SELECT
+   MIN(x) ...)``) is not k rows: it keeps its category and the flag.
 
 The taxonomy (:data:`CATEGORIES`) is fixed; each wrong prediction gets exactly one category.
 """
@@ -108,7 +110,7 @@ class _Plan:
 def materialise(sql: str, task, backend: Backend, catalog: Catalog, dialect: str | None = None) -> _Plan:
     """Decompose ``sql`` and build every step in a fresh episode; stops at the first step that fails."""
     plan = _Plan()
-    d = decompose(sql, backend.schema(), dialect=dialect or task.dialect)
+    d = _decompose(sql, backend, dialect or task.dialect)
     plan.actions = list(d.actions)
     if not d.ok:
         plan.error, plan.construct, plan.failed_action = d.error, d.construct, d.failed_action
@@ -125,6 +127,22 @@ def materialise(sql: str, task, backend: Backend, catalog: Catalog, dialect: str
     if plan.error is not None and plan.failed_step is None:
         plan.failed_step = len(plan.tables)
     return plan
+
+
+_DECOMPOSITIONS: dict[tuple[str, str, str], Any] = {}
+_DECOMPOSITIONS_KEPT = 4096
+
+
+def _decompose(sql: str, backend: Backend, dialect: str):
+    # Spider asks most questions twice in other words, with the same gold query and often the
+    # same prediction: decomposing each text once per database halves the work
+    key = (backend.target, dialect, sql)
+    found = _DECOMPOSITIONS.get(key)
+    if found is None:
+        if len(_DECOMPOSITIONS) >= _DECOMPOSITIONS_KEPT:
+            _DECOMPOSITIONS.clear()
+        found = _DECOMPOSITIONS[key] = decompose(sql, backend.schema(), dialect=dialect)
+    return found
 
 
 def analyse_prediction(task, sql: str, backend: Backend, catalog: Catalog, *, timeout_s: float = 10.0,
@@ -161,16 +179,16 @@ def analyse_prediction(task, sql: str, backend: Backend, catalog: Catalog, *, ti
     record["verdict"] = _verdict(verdict, pred, gold)
     record["spider_ex"] = spider_ex(pred.rows, gold.rows, task.gold_sql)
     record["bird_ex"] = bird_ex(pred.rows, gold.rows)
-    tie = _tie_at_limit(task, backend, timeout_s)
+    tie = None if verdict.equal else _tie_at_limit(task, backend, timeout_s)
     record["gold_ambiguous"] = tie is not None
-    if verdict.equal or (tie is not None and _valid_tie_pick(pred, tie)):
+    if verdict.equal or (tie is not None and _valid_tie_pick(pred, tie, len(gold.rows))):
         record["category"] = "correct"
         if not verdict.equal:
             record.update(tie_at_limit=True,
                           detail="the gold query's LIMIT cuts through rows tied on its ORDER BY key; the "
                                  "prediction picks other rows among the tied ones, which answers equally well")
-        record["pred_actions"] = decompose(sql, backend.schema(), dialect=dialect).actions
-        record["gold_actions"] = decompose(task.gold_sql, backend.schema(), dialect=task.dialect).actions
+        record["pred_actions"] = list(_decompose(sql, backend, dialect).actions)
+        record["gold_actions"] = list(_decompose(task.gold_sql, backend, task.dialect).actions)
         return _done(record, started)
     gold_plan = materialise(task.gold_sql, task, backend, catalog)
     record["gold_actions"] = gold_plan.actions
@@ -342,15 +360,20 @@ def _diverging_step(pred_plan: _Plan, gold_plan: _Plan):
     for i, table in enumerate(pred_plan.tables):
         ordered = pred_plan.ordered[i] and bool(gold_ordered)
         candidates = gold_ordered if ordered else range(len(gold_plan.tables))
-        comparisons = {j: compare_tables(table.rows, gold_plan.tables[j].rows, ordered=ordered) for j in candidates}
-        if any(c.equal for c in comparisons.values()):
-            statuses.append("equal")
-        elif any(c.rows == "equal" and c.columns in ("subset", "superset") for c in comparisons.values()):
-            statuses.append("columns")
-        else:
-            statuses.append(None)
-            if first is None:
-                first = (i, *_closest(pred_plan.operations[i], comparisons, gold_plan))
+        status = None
+        for j in candidates:
+            # tracking needs the same rows, so the same number of rows: most pairs stop here
+            if len(gold_plan.tables[j].rows) != len(table.rows):
+                continue
+            c = compare_tables(table.rows, gold_plan.tables[j].rows, ordered=ordered)
+            if c.equal:
+                status = "equal"
+                break
+            if c.rows == "equal" and c.columns in ("subset", "superset"):
+                status = "columns"
+        statuses.append(status)
+        if status is None and first is None:
+            first = (i, *_closest(pred_plan, i, gold_plan, ordered))
     if first is not None:
         return (*first, statuses)
     # every step tracks, yet the results differ: the last step (the output) is where it shows
@@ -358,13 +381,19 @@ def _diverging_step(pred_plan: _Plan, gold_plan: _Plan):
     return last, len(gold_plan.tables) - 1, None, statuses
 
 
-def _closest(operation: str, comparisons: dict[int, TableComparison], gold_plan: _Plan):
+def _closest(pred_plan: _Plan, i: int, gold_plan: _Plan, ordered: bool):
+    """The gold step a diverging step is reported against: of its operation, the nearest in content."""
+    operation = pred_plan.operations[i]
+    same = [j for j, op in enumerate(gold_plan.operations) if op == operation] or [len(gold_plan.tables) - 1]
     rank = {"subset": 0, "superset": 0, "different": 1}
-    same = [j for j in comparisons if gold_plan.operations[j] == operation] or list(comparisons)
-    if not same:
-        return None, None
-    best = min(same, key=lambda j: (rank.get(comparisons[j].relation, 1), -j))
-    return best, comparisons[best]
+    best = None
+    for j in same:
+        c = compare_tables(pred_plan.tables[i].rows, gold_plan.tables[j].rows,
+                           ordered=ordered and gold_plan.ordered[j])
+        key = (rank.get(c.relation, 1), abs(j - i))
+        if best is None or key < best[0]:
+            best = (key, j, c)
+    return best[1], best[2]
 
 
 def _by_priority(kinds: set[str]) -> str | None:
@@ -443,9 +472,10 @@ def _tie_at_limit(task, backend: Backend, timeout_s: float) -> list[tuple] | Non
     return [r[:width] for n, r in enumerate(rows) if n < k or r[width:] == boundary]
 
 
-def _valid_tie_pick(pred: Result, candidates: list[tuple]) -> bool:
+def _valid_tie_pick(pred: Result, candidates: list[tuple], k: int) -> bool:
+    """Whether ``pred`` is ``k`` rows among the tied candidates (as many rows as the LIMIT asks for)."""
     width = len(candidates[0]) if candidates else 0
-    if not pred.rows or len(pred.columns) != width:
+    if len(pred.rows) != k or len(pred.columns) != width:
         return False
     c = compare_tables(pred.rows, candidates)
     return c.columns == "equal" and c.rows in ("subset", "equal")
