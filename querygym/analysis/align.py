@@ -26,9 +26,11 @@ Method, for one question:
    LIMIT/OFFSET, set operations).
 5. ``ORDER BY ... LIMIT k`` whose k-th and (k+1)-th rows tie on the ordering key make the gold
    answer ambiguous: such questions are flagged (``gold_ambiguous``, checked for predictions
-   that are not equal), and a prediction that picks k rows among the tied ones is ``correct``
-   with ``tie_at_limit`` set.  A prediction that returns all the tied rows (``WHERE x = (SELECT
-   MIN(x) ...)``) is not k rows: it keeps its category and the flag.
+   that are not equal).  A prediction that picks k other rows among the tied ones is analysed
+   like any other (its category and step say where it departs from the gold query) but is
+   flagged ``tie_at_limit`` and not counted as an error; ``correct`` stays strict equality, so
+   its share is comparable with execution accuracy.  A prediction that returns all the tied
+   rows (``WHERE x = (SELECT MIN(x) ...)``) is not k rows: it is an error like any other.
 
 The taxonomy (:data:`CATEGORIES`) is fixed; each wrong prediction gets exactly one category.
 """
@@ -56,7 +58,7 @@ from querygym.util import closest, first_line
 
 #: every category an analysed prediction can get, with its meaning (the README's table)
 CATEGORIES: dict[str, str] = {
-    "correct": "the result equals the gold result (or is an equally valid pick among rows tied at a LIMIT)",
+    "correct": "the result equals the gold result",
     "execution_error": "the prediction does not run: the step that fails and the engine's or querygym's message",
     "join": "the tables are combined differently: other tables, join keys or join types",
     "filter": "rows kept or dropped wrongly: a condition, literal or comparison operator (WHERE or HAVING)",
@@ -181,12 +183,8 @@ def analyse_prediction(task, sql: str, backend: Backend, catalog: Catalog, *, ti
     record["bird_ex"] = bird_ex(pred.rows, gold.rows)
     tie = None if verdict.equal else _tie_at_limit(task, backend, timeout_s)
     record["gold_ambiguous"] = tie is not None
-    if verdict.equal or (tie is not None and _valid_tie_pick(pred, tie, len(gold.rows))):
+    if verdict.equal:
         record["category"] = "correct"
-        if not verdict.equal:
-            record.update(tie_at_limit=True,
-                          detail="the gold query's LIMIT cuts through rows tied on its ORDER BY key; the "
-                                 "prediction picks other rows among the tied ones, which answers equally well")
         record["pred_actions"] = list(_decompose(sql, backend, dialect).actions)
         record["gold_actions"] = list(_decompose(task.gold_sql, backend, task.dialect).actions)
         return _done(record, started)
@@ -195,6 +193,10 @@ def analyse_prediction(task, sql: str, backend: Backend, catalog: Catalog, *, ti
     pred_plan = materialise(sql, task, backend, catalog, dialect)
     record["pred_actions"] = pred_plan.actions
     _explain_difference(record, task, sql, pred, gold, verdict, pred_plan, gold_plan, backend, dialect)
+    if tie is not None and _valid_tie_pick(pred, tie, len(gold.rows)):
+        record["tie_at_limit"] = True
+        record["detail"] = ("not counted as an error: the gold query's LIMIT cuts through rows tied on its ORDER BY "
+                            "key, and the prediction picks other rows among the tied ones; " + record["detail"])
     return _done(record, started)
 
 

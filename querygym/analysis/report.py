@@ -6,7 +6,10 @@ difficulty and per database; :func:`write_report` writes ``summary.json``, ``rep
 chart ``report.png``; :func:`compare_analyses` sets two analyses of the same questions side by side.
 
 Shares and accuracies are over the *scored* questions: those with a database whose gold query
-runs.  Skipped questions are counted apart, with their reasons.
+runs.  Skipped questions are counted apart, with their reasons.  A prediction flagged
+``tie_at_limit`` (other rows among those tied at the gold LIMIT) keeps its category in its
+record but is counted under ``tie_at_limit``, not under its category: it is no error, and not
+``correct`` either, which stays strict equality.
 
 >>> records = [{"index": 0, "db_id": "a", "difficulty": "easy", "category": "correct", "runs": True,
 ...             "spider_ex": True, "bird_ex": True},
@@ -31,8 +34,9 @@ from querygym.errors import InvalidArgumentError
 
 _SEMANTICS = {
     "querygym": "bag of rows, column order ignored through a column matching, numbers to 9 significant digits, "
-                "row order checked when both the gold query and the prediction end in ORDER BY; equally valid "
-                "picks among rows tied at the gold query's LIMIT count as correct",
+                "row order checked when both the gold query and the prediction end in ORDER BY",
+    "querygym_with_ties": "querygym's, counting as right a prediction that picks other rows among those tied at "
+                          "the gold query's LIMIT",
     "spider_ex": "Spider test-suite evaluator (result_eq): same row and column counts, some column permutation "
                  "makes the rows equal, as sequences if the gold SQL contains ORDER BY, else as multisets; "
                  "exact values",
@@ -52,7 +56,6 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_reasons": dict(Counter(_short(r.get("skipped") or "") for r in skipped).most_common()),
         **_block(scored),
         "gold_ambiguous": sum(bool(r.get("gold_ambiguous")) for r in scored),
-        "tie_at_limit": sum(bool(r.get("tie_at_limit")) for r in scored),
         "by_difficulty": {k: _block(v) for k, v in sorted(_group(scored, "difficulty").items())},
         "by_database": {k: _block(v) for k, v in sorted(_group(scored, "db_id").items())},
         "semantics": _SEMANTICS,
@@ -63,7 +66,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _block(records: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(records)
-    counts = Counter(r["category"] for r in records)
+    # a pick among rows tied at the gold LIMIT keeps its category for the reader but is no error
+    counts = Counter(r["category"] for r in records if not r.get("tie_at_limit"))
+    ties = sum(bool(r.get("tie_at_limit")) for r in records)
 
     def share(k: int) -> float:
         return round(k / n, 4) if n else 0.0
@@ -71,10 +76,12 @@ def _block(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": n,
         "accuracy": {"querygym": share(counts["correct"]),
+                     "querygym_with_ties": share(counts["correct"] + ties),
                      "spider_ex": share(sum(bool(r.get("spider_ex")) for r in records)),
                      "bird_ex": share(sum(bool(r.get("bird_ex")) for r in records))},
         "runs": share(sum(bool(r.get("runs")) for r in records)),
         "categories": {c: {"count": counts[c], "share": share(counts[c])} for c in CATEGORIES},
+        "tie_at_limit": {"count": ties, "share": share(ties)},
     }
 
 
@@ -97,14 +104,19 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
              + (f" ({'; '.join(f'{k}: {v}' for k, v in summary['skipped_reasons'].items())})"
                 if summary["skipped"] else ""),
              f"- the prediction runs: {summary['runs']:.1%}",
-             f"- gold answers ambiguous (a LIMIT cuts through tied rows): {summary['gold_ambiguous']}, "
-             f"of which {summary['tie_at_limit']} predictions pick other tied rows and count as correct",
+             f"- gold answers ambiguous (a LIMIT cuts through tied rows) among the predictions that are not equal: "
+             f"{summary['gold_ambiguous']}, of which {summary['tie_at_limit']['count']} pick other tied rows "
+             f"(listed apart, not counted as errors)",
              "", "| semantics | accuracy | what it compares |", "| --- | ---: | --- |"]
-    for key, label in (("querygym", "querygym (`correct`)"), ("spider_ex", "Spider EX"), ("bird_ex", "BIRD EX")):
+    for key, label in (("querygym", "querygym (`correct`)"), ("querygym_with_ties", "querygym, tied picks too"),
+                       ("spider_ex", "Spider EX"), ("bird_ex", "BIRD EX")):
         lines.append(f"| {label} | {acc[key]:.1%} | {summary['semantics'][key]} |")
     lines += ["", "| category | count | share | meaning |", "| --- | ---: | ---: | --- |"]
     for name, c in summary["categories"].items():
         lines.append(f"| {name} | {c['count']} | {c['share']:.1%} | {summary['taxonomy'][name]} |")
+    t = summary["tie_at_limit"]
+    lines.append(f"| (tied pick) | {t['count']} | {t['share']:.1%} | other rows among those tied at the gold LIMIT; "
+                 f"not an error |")
     for title, key in (("difficulty", "by_difficulty"), ("database", "by_database")):
         wrong = [c for c in CATEGORIES if c != "correct"
                  and any(b["categories"][c]["count"] for b in summary[key].values())]
@@ -117,11 +129,12 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
     lines += ["", "## Wrong predictions", "",
               "Steps are numbered from 0 (step *i* makes the intermediate table `T_i`); the plans are the "
               "catalog actions of the prediction and of the gold query.", ""]
-    for r in records:
+    for r in sorted(records, key=lambda r: (bool(r.get("tie_at_limit")), r["index"])):
         if r.get("category") in (None, "correct"):
             continue
         where = f"step {r['step']}" + (f" ({r['operation']})" if r.get("operation") else "")
-        lines += [f"### #{r['index']} `{r['db_id']}` — {r['category']} at {where}", "",
+        tied = " — tied pick, not an error" if r.get("tie_at_limit") else ""
+        lines += [f"### #{r['index']} `{r['db_id']}` — {r['category']} at {where}{tied}", "",
                   f"- question: {r.get('question', '')}",
                   f"- why: {r.get('detail') or ''}"]
         if r.get("reason"):

@@ -27,7 +27,7 @@ from tests.support import SPIDER
 
 pytestmark = pytest.mark.skipif(not (SPIDER / "dev.json").is_file(), reason="../shared/data/spider_dev is absent")
 
-PER_KIND = 12  # mutants per kind at most
+PER_KIND = 10  # mutants per kind at most
 #: the lowest accuracy accepted per kind (category and step both right)
 FLOOR = 0.75
 
@@ -244,7 +244,7 @@ def test_analyze_names_the_injected_mistake_and_its_step():
             backend = backends.setdefault(task.db, Backend(task.db, db_id=task.db_id, timeout_s=10))
             record = analyse_prediction(task, sql, backend, cat)
             totals[kind] += 1
-            if record["category"] == "correct" and record["tie_at_limit"]:
+            if record["tie_at_limit"]:
                 totals[kind] -= 1  # the mutant picks other tied rows: gold itself is ambiguous
                 continue
             named = record["category"] == category
