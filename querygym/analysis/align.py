@@ -98,6 +98,8 @@ class _Plan:
     operations: list[str] = field(default_factory=list)
     tables: list[Result] = field(default_factory=list)
     ordered: list[bool] = field(default_factory=list)
+    #: the base tables the steps read (names as the schema spells them)
+    base_tables: list[str] = field(default_factory=list)
     error: str | None = None
     construct: str | None = None
     failed_step: int | None = None
@@ -125,6 +127,8 @@ def materialise(sql: str, task, backend: Backend, catalog: Catalog, dialect: str
             break
         plan.operations.append(outcome.node.operation)
         plan.tables.append(outcome.result)
+        plan.base_tables += [t for t in outcome.node.inputs
+                             if not episode.plan.get(t) and t not in plan.base_tables and backend.schema().table(t)]
         plan.ordered.append(bool(outcome.node.ordered))
     if plan.error is not None and plan.failed_step is None:
         plan.failed_step = len(plan.tables)
@@ -298,7 +302,7 @@ def _explain_difference(record, task, sql, pred, gold, verdict, pred_plan, gold_
                       detail=f"{verdict.detail} ({reason})")
         record["operation"] = _op_at(pred_plan, record["step"])
         return
-    step, reference, relation, statuses = _diverging_step(pred_plan, gold_plan)
+    step, reference, relation, statuses = _diverging_step(pred_plan, gold_plan, _base_rows(gold_plan, backend))
     op_category = OPERATION_CATEGORY.get(pred_plan.operations[step])
     if final is not None:
         category = final
@@ -353,21 +357,40 @@ def _key(row: tuple) -> tuple:
     return tuple(round(v, 9) if isinstance(v, float) else v for v in row)
 
 
-def _diverging_step(pred_plan: _Plan, gold_plan: _Plan):
+def _base_rows(plan: _Plan, backend: Backend) -> list[list[tuple]]:
+    """The rows of the base tables a plan reads (a prediction may join a table only to carry it along)."""
+    out = []
+    for name in plan.base_tables:
+        table = backend.schema().table(name)
+        query = exp.select("*").from_(exp.to_table(table.name, quoted=True))
+        try:
+            out.append(backend.execute(query.sql(dialect=backend.dialect.sqlglot_dialect or "sqlite"),
+                                       max_rows=MAX_STEP_ROWS).rows)
+        except QueryGymError:
+            continue
+    return out
+
+
+def _diverging_step(pred_plan: _Plan, gold_plan: _Plan, base_rows: list[list[tuple]] = ()):
     """The first prediction step that does not track the gold plan, its gold counterpart, their
-    comparison, and how each step tracks the gold plan (``"equal"``, ``"columns"`` or None)."""
+    comparison, and how each step tracks the gold plan (``"equal"``, ``"columns"`` or None).
+
+    The gold plan's base tables count as gold tables too, for a step that only carries one along
+    (a join that adds columns but keeps the rows of the table the gold query reads)."""
     gold_ordered = [j for j, o in enumerate(gold_plan.ordered) if o]
     statuses: list[str | None] = []
     first = None
     for i, table in enumerate(pred_plan.tables):
         ordered = pred_plan.ordered[i] and bool(gold_ordered)
-        candidates = gold_ordered if ordered else range(len(gold_plan.tables))
+        candidates = [gold_plan.tables[j].rows for j in (gold_ordered if ordered else range(len(gold_plan.tables)))]
+        if not ordered:
+            candidates += list(base_rows)
         status = None
-        for j in candidates:
+        for rows in candidates:
             # tracking needs the same rows, so the same number of rows: most pairs stop here
-            if len(gold_plan.tables[j].rows) != len(table.rows):
+            if len(rows) != len(table.rows):
                 continue
-            c = compare_tables(table.rows, gold_plan.tables[j].rows, ordered=ordered)
+            c = compare_tables(table.rows, rows, ordered=ordered)
             if c.equal:
                 status = "equal"
                 break
