@@ -39,19 +39,39 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from querygym.actions.catalog import catalog
 from querygym.analysis.align import CATEGORIES, analyse_prediction, clause_differences
-from querygym.analysis.predictions import Prediction, Question, clean_sql, questions_of, read_predictions
-from querygym.analysis.report import compare_analyses, summarise, write_atomically, write_report
+from querygym.analysis.predictions import (
+    Prediction,
+    Question,
+    clean_sql,
+    questions_of,
+    read_predictions,
+)
+from querygym.analysis.report import (
+    compare_analyses,
+    summarise,
+    write_atomically,
+    write_report,
+)
 from querygym.engine.backend import Backend
 from querygym.errors import InvalidArgumentError, PredictionsError, QueryGymError
 
-__all__ = ["Analysis", "CATEGORIES", "Prediction", "analyze", "clause_differences", "clean_sql",
-           "compare_analyses", "read_predictions"]
+__all__ = [
+    "CATEGORIES",
+    "Analysis",
+    "Prediction",
+    "analyze",
+    "clause_differences",
+    "clean_sql",
+    "compare_analyses",
+    "read_predictions",
+]
 
 FORMAT = "querygym-analysis/1"
 

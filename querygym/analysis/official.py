@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from querygym.scoring.compare import compare_tables
 
@@ -43,8 +44,8 @@ def spider_ex(pred: Sequence[tuple[Any, ...]], gold: Sequence[tuple[Any, ...]], 
     ordered = "order by" in gold_sql.lower()
     if Counter(tuple(sorted(map(repr, r))) for r in pred) != Counter(tuple(sorted(map(repr, r))) for r in gold):
         return False  # no permutation of columns can help (the evaluator's quick rejection)
-    gold_sets = [set(r[i] for r in gold) for i in range(width)]
-    pred_sets = [set(r[i] for r in pred) for i in range(width)]
+    gold_sets = [{r[i] for r in gold} for i in range(width)]
+    pred_sets = [{r[i] for r in pred} for i in range(width)]
     candidates = [[j for j in range(width) if pred_sets[j] == gold_sets[i]] for i in range(width)]
     gold_bag = Counter(gold)
     tried = 0

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from querygym.errors import PredictionsError
 
 BIRD_SEPARATOR = "\t----- bird -----\t"
-_FENCE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.S)
+_FENCE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.DOTALL)
 
 
 @dataclass(frozen=True)

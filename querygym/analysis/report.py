@@ -104,9 +104,9 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
              + (f" ({'; '.join(f'{k}: {v}' for k, v in summary['skipped_reasons'].items())})"
                 if summary["skipped"] else ""),
              f"- the prediction runs: {summary['runs']:.1%}",
-             f"- gold answers ambiguous (a LIMIT cuts through tied rows) among the predictions that are not equal: "
-             f"{summary['gold_ambiguous']}, of which {summary['tie_at_limit']['count']} pick other tied rows "
-             f"(listed apart, not counted as errors)",
+             (f"- gold answers ambiguous (a LIMIT cuts through tied rows) among the predictions that are not "
+              f"equal: {summary['gold_ambiguous']}, of which {summary['tie_at_limit']['count']} pick other tied "
+              f"rows (listed apart, not counted as errors)"),
              "", "| semantics | accuracy | what it compares |", "| --- | ---: | --- |"]
     for key, label in (("querygym", "querygym (`correct`)"), ("querygym_with_ties", "querygym, tied picks too"),
                        ("spider_ex", "Spider EX"), ("bird_ex", "BIRD EX")):
@@ -127,8 +127,8 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
             lines.append(f"| {name} | {b['n']} | {b['accuracy']['querygym']:.1%} | {b['accuracy']['spider_ex']:.1%} "
                          f"| {b['accuracy']['bird_ex']:.1%} | {cells} |")
     lines += ["", "## Wrong predictions", "",
-              "Steps are numbered from 0 (step *i* makes the intermediate table `T_i`); the plans are the "
-              "catalog actions of the prediction and of the gold query.", ""]
+              ("Steps are numbered from 0 (step *i* makes the intermediate table `T_i`); the plans are the "
+               "catalog actions of the prediction and of the gold query."), ""]
     for r in sorted(records, key=lambda r: (bool(r.get("tie_at_limit")), r["index"])):
         if r.get("category") in (None, "correct"):
             continue

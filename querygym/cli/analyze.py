@@ -13,12 +13,17 @@ import sys
 from pathlib import Path
 
 from querygym.analysis import analyze
-from querygym.analysis.report import compare_analyses, compare_markdown, write_atomically
+from querygym.analysis.report import (
+    compare_analyses,
+    compare_markdown,
+    write_atomically,
+)
 from querygym.cli.common import dataset_args, load_tasks
 from querygym.errors import QueryGymError
 
 
 def register(subparsers) -> None:
+    """Add the ``analyze`` sub-command to ``subparsers``."""
     p = subparsers.add_parser("analyze", help="step-level analysis of text-to-SQL predictions")
     p.add_argument("--predictions", metavar="FILE", help="predictions: one SQL a line (Spider), BIRD's JSON, or "
                    "JSONL with question_id or index and sql")
@@ -33,6 +38,7 @@ def register(subparsers) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Analyse predictions (or compare two analyses) as the parsed ``args`` say; returns the exit status."""
     if args.compare:
         if args.predictions:
             raise QueryGymError("give --predictions FILE or --compare A B, not both")

@@ -55,8 +55,8 @@ def analyse(tasks):
     # gold: SELECT country, count(*) FROM singer GROUP BY country
     (10, "SELECT country, count(*) FROM singer GROUP BY age", "aggregation", 0, "perform_aggregate"),
     # gold: SELECT T2.name, count(*) FROM concert AS T1 JOIN stadium AS T2 ON T1.stadium_id = T2.stadium_id ...
-    (22, "SELECT T2.name, count(*) FROM concert AS T1 JOIN stadium AS T2 ON T1.concert_id = T2.stadium_id "
-         "GROUP BY T1.stadium_id", "join", 0, "perform_join"),
+    (22, ("SELECT T2.name, count(*) FROM concert AS T1 JOIN stadium AS T2 ON T1.concert_id = T2.stadium_id "
+          "GROUP BY T1.stadium_id"), "join", 0, "perform_join"),
     # gold: ... age > 40 INTERSECT ... age < 30
     (30, "SELECT country FROM singer WHERE age > 40 UNION SELECT country FROM singer WHERE age < 30",
      "set_operation", 2, "perform_union"),

@@ -78,7 +78,7 @@ def test_bird_json_by_position_and_by_question_id(bird, tmp_path):
     with pytest.raises(PredictionsError, match="5 predictions for 972 questions"):
         read_predictions(keyed, questions)
     wrong_db = tmp_path / "wrong_db.json"
-    wrong_db.write_text(json.dumps({str(q.index): f"SELECT 1\t----- bird -----\tnope" for q in questions}))
+    wrong_db.write_text(json.dumps({str(q.index): "SELECT 1\t----- bird -----\tnope" for q in questions}))
     with pytest.raises(PredictionsError, match="names database 'nope'"):
         read_predictions(wrong_db, questions)
 
