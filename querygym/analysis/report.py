@@ -56,7 +56,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_reasons": dict(Counter(_short(r.get("skipped") or "") for r in skipped).most_common()),
         **_block(scored),
         "gold_ambiguous": sum(bool(r.get("gold_ambiguous")) for r in scored),
-        "by_difficulty": {k: _block(v) for k, v in sorted(_group(scored, "difficulty").items())},
+        "by_difficulty": {k: _block(v) for k, v in sorted(_group(scored, "difficulty").items(), key=_difficulty_order)},
         "by_database": {k: _block(v) for k, v in sorted(_group(scored, "db_id").items())},
         "semantics": _SEMANTICS,
         "taxonomy": CATEGORIES,
@@ -90,6 +90,15 @@ def _group(records: list[dict[str, Any]], key: str) -> dict[str, list]:
     for r in records:
         out.setdefault(str(r.get(key) or "unknown"), []).append(r)
     return out
+
+
+#: Spider's and BIRD's difficulty labels, easiest first; other labels follow in alphabetical order
+_DIFFICULTIES = ("easy", "simple", "medium", "moderate", "hard", "challenging", "extra")
+
+
+def _difficulty_order(item: tuple[str, list]) -> tuple[int, str]:
+    name = item[0]
+    return (_DIFFICULTIES.index(name) if name in _DIFFICULTIES else len(_DIFFICULTIES), name)
 
 
 def _short(reason: str) -> str:
@@ -171,6 +180,7 @@ def chart(summary: dict[str, Any], path: str | Path) -> None:
             continue
         ax.bar(names, values, bottom=bottom, label=category, color=colours(k % 10))
         bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylim(0, max([*bottom, 0.01]) * 1.1)
     ax.set_ylabel("share of questions")
     ax.set_title(f"Wrong predictions by category and difficulty "
                  f"(querygym accuracy {summary['accuracy']['querygym']:.1%})")
