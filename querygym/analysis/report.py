@@ -236,7 +236,10 @@ def compare_analyses(a: str | Path, b: str | Path) -> dict[str, Any]:
     def right(r):
         return r["category"] == "correct"
 
-    shifts = Counter((ra[i]["category"], rb[i]["category"]) for i in common if ra[i]["category"] != rb[i]["category"])
+    def kind(r):  # a tied pick is no error: it is counted apart, as in the summary
+        return "tie_at_limit" if r.get("tie_at_limit") else r["category"]
+
+    shifts = Counter((kind(ra[i]), kind(rb[i])) for i in common if kind(ra[i]) != kind(rb[i]))
     return {
         "a": str(a), "b": str(b), "questions": len(common),
         "accuracy": {"a": round(sum(right(ra[i]) for i in common) / len(common), 4),
@@ -245,8 +248,8 @@ def compare_analyses(a: str | Path, b: str | Path) -> dict[str, Any]:
         "both_wrong": sum(not right(ra[i]) and not right(rb[i]) for i in common),
         "only_a_right": [i for i in common if right(ra[i]) and not right(rb[i])],
         "only_b_right": [i for i in common if right(rb[i]) and not right(ra[i])],
-        "categories": {c: {"a": sum(ra[i]["category"] == c for i in common),
-                           "b": sum(rb[i]["category"] == c for i in common)} for c in CATEGORIES},
+        "categories": {c: {"a": sum(kind(ra[i]) == c for i in common),
+                           "b": sum(kind(rb[i]) == c for i in common)} for c in [*CATEGORIES, "tie_at_limit"]},
         "shifts": [{"from": x, "to": y, "count": n} for (x, y), n in shifts.most_common()],
     }
 
