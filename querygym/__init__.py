@@ -29,6 +29,7 @@ from querygym.errors import (  # noqa: F401  (public names)
     InvalidArgumentError,
     ModelEndpointError,
     PlanError,
+    PredictionsError,
     QueryGymError,
     QueryTimeoutError,
     ReadOnlyViolation,
@@ -73,14 +74,16 @@ _LAZY = {
     "QueryGymEnv": "querygym.env.environment",
     "RewardConfig": "querygym.env.reward",
     "run_agent": "querygym.runs.runner",
+    "analyze": "querygym.analysis",
 }
 #: subpackages and modules reachable as attributes without importing them first
-_SUBMODULES = {"actions", "agents", "bench", "cli", "converters", "dialects", "engine", "env", "plan", "runs",
+_SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "dialects", "engine", "env", "plan", "runs",
                "schema", "scoring", "util"}
 
 __all__ = sorted([
     "CatalogError", "DatabaseNotFoundError", "DatasetError", "DecompositionError", "ENV_ID", "ExecutionError",
-    "InvalidActionError", "InvalidArgumentError", "ModelEndpointError", "PlanError", "QueryGymError",
+    "InvalidActionError", "InvalidArgumentError", "ModelEndpointError", "PlanError", "PredictionsError",
+    "QueryGymError",
     "QueryTimeoutError", "ReadOnlyViolation", "SandboxError", "StructuredQueryError", "TaskError",
     "UnknownDialectError", "UnknownTaskError", "__version__", *_LAZY, *_SUBMODULES,
 ])
@@ -105,6 +108,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym import (  # noqa: F401
         actions,
         agents,
+        analysis,
         bench,
         cli,
         converters,
@@ -118,6 +122,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
         util,
     )
     from querygym.actions.catalog import Action, Catalog, catalog, load_catalog  # noqa: F401
+    from querygym.analysis import analyze  # noqa: F401
     from querygym.converters import load_bird, load_tasks  # noqa: F401
     from querygym.converters.builtin import (  # noqa: F401
         builtin_database,

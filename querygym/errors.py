@@ -117,3 +117,7 @@ class StructuredQueryError(ValueError, QueryGymError):
 
 class SandboxError(RuntimeError, QueryGymError):
     """A sandbox could not be made: the server refused, or the task's setup SQL failed."""
+
+
+class PredictionsError(ValueError, QueryGymError):
+    """A predictions file cannot be read, or does not line up with the questions it is scored against."""

@@ -8,6 +8,7 @@ querygym convert  write any supported dataset in BIRD format
 querygym load-db  copy SQLite databases into PostgreSQL or DuckDB
 querygym bench    decomposition coverage and cross-engine agreement of a dataset
 querygym serve    the web app: explore tasks step by step, analyse one SQL query, watch agents
+querygym analyze  where a text-to-SQL system's predictions go wrong, step by step
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import sys
 from typing import Sequence
 
 from querygym import __version__
-from querygym.cli import actions, bench, convert, load_db, play, run, serve, tasks
+from querygym.cli import actions, analyze, bench, convert, load_db, play, run, serve, tasks
 from querygym.cli.common import plain
 from querygym.errors import QueryGymError
 
 #: the sub-commands, in the order ``querygym --help`` lists them
-COMMANDS = (run, play, tasks, actions, convert, load_db, bench, serve)
+COMMANDS = (run, play, tasks, actions, convert, load_db, bench, analyze, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
