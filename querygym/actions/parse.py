@@ -84,6 +84,11 @@ def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, i
         return decoder.raw_decode(text, start)
     except ValueError:
         pass
+    except RecursionError:
+        # nested deeper than Python's JSON decoder recurses: no action is in there, and each
+        # bracket inside would fail the same way, so the whole bracketed text is skipped
+        end = _matching_bracket(text, start)
+        return None, len(text) if end is None else end + 1
     end = _matching_bracket(text, start)
     if end is None:
         return None, start + 1

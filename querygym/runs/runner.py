@@ -72,7 +72,7 @@ def play_episode(env, agent, task) -> tuple[list[dict[str, Any]], dict[str, Any]
         tokens.update(used)
         lines.append({"task": task.id, "step": step, "action": action, "parsed_action": info["action"],
                       "kind": info["kind"], "observation": obs, "reward": reward, "cte_id": info["cte_id"],
-                      "relation": info.get("relation"), "error": info["error"], "cost": info.get("cost", 0.0),
+                      "relation": info.get("relation"), "error": info["error"] or None, "cost": info.get("cost", 0.0),
                       "terminated": terminated, "truncated": truncated, "agent_s": round(t1 - t0, 6),
                       "env_s": round(t2 - t1, 6), "tokens": used})
         record["reward"] += reward
