@@ -90,3 +90,9 @@ def test_too_deep_initial_sql_is_reported_not_raised(env):
 def test_an_action_list_nested_too_deeply_is_a_parse_error(env):
     obs, reward, terminated, truncated, info = env.step('Action: ["get_tables", ' + "[" * 5000 + "]" * 5000 + "]")
     assert info["kind"] == "error" and info["error"]["type"] == "parse", obs[:200]
+
+
+def test_an_action_after_thousands_of_unclosed_brackets_is_still_found(env):
+    # each unclosed bracket used to be re-read to the end of the text (quadratic); read once now
+    obs, reward, terminated, truncated, info = env.step("{" * 20_000 + "[" * 20_000 + ' Action: ["get_tables"]')
+    assert info["kind"] == "exploration", obs[:200]

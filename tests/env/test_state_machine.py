@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from contextlib import closing
 
 import gymnasium
@@ -135,6 +136,7 @@ class EpisodeMachine(RuleBasedStateMachine):
     env: gymnasium.Env = None
     task_ids: list = []
     gold: dict = {}
+    seen: Counter = None  # what the runs reached, across examples, to check the test's own coverage
 
     def __init__(self):
         super().__init__()
@@ -152,6 +154,8 @@ class EpisodeMachine(RuleBasedStateMachine):
         assert isinstance(obs, str) and len(obs) <= OBSERVATION_CAP
         assert info["kind"] == "overview"
         made = info.get("initial", {}).get("cte_ids", [])
+        self.seen["reset with initial_sql" if sql is not None else "reset"] += 1
+        self.seen["tables from initial_sql"] += len(made)
         assert list(self.plan.ids) == made, (self.plan.ids, info.get("initial"))
         self.newest = made[-1] if made else None
         self.done = False
@@ -164,20 +168,26 @@ class EpisodeMachine(RuleBasedStateMachine):
         assert isinstance(obs, str) and len(obs) <= OBSERVATION_CAP, len(obs)
         assert isinstance(reward, float) and isinstance(terminated, bool) and isinstance(truncated, bool)
         assert info["kind"] in KINDS, info["kind"]
+        self.seen[info["kind"]] += 1
+        if info["kind"] == "error":
+            self.seen[f"error:{info['error']['type']}"] += 1
         if info["kind"] == "error":
             assert info["error"]["type"] in ERROR_TYPES, info["error"]
             assert self.plan.ids == before
         if info["kind"] == "cte":
             assert self.plan.ids == before + (info["cte_id"],)
             self.newest = info["cte_id"]
+            if any(self.plan.get(i) is not None for i in self.plan.newest.inputs):
+                self.seen["table built on a table"] += 1
         else:
             assert info["cte_id"] is None and self.plan.ids == before
         self.done = terminated or truncated
 
     # ------------------------------------------------------------------ rules
-    @initialize(index=st.integers(0, 100))
-    def start(self, index):
-        self._reset(self.task_ids[index % len(self.task_ids)], None)
+    @initialize(index=st.integers(0, 100), from_gold=st.booleans())
+    def start(self, index, from_gold):
+        task_id = self.task_ids[index % len(self.task_ids)]
+        self._reset(task_id, self.gold[task_id] if from_gold else None)
 
     @rule(index=st.integers(0, 100), how=st.sampled_from(["gold", "hostile", "noise", "none"]), data=st.data())
     def reset(self, index, how, data):
@@ -187,14 +197,19 @@ class EpisodeMachine(RuleBasedStateMachine):
                "noise": lambda: data.draw(st.text(max_size=60))}[how]()
         self._reset(task_id, sql)
 
-    @rule(action=valid_operation, form=as_text)
-    def valid(self, action, form):
-        self._step(form(action))
+    @rule(actions=st.lists(st.tuples(valid_operation, as_text), min_size=1, max_size=3))
+    def valid(self, actions):  # a few at a time, so that episodes get past their first tables
+        for action, form in actions:
+            self._step(form(action))
 
     @precondition(lambda self: self.newest is not None)
-    @rule(data=st.data())
-    def build_on_newest(self, data):
-        node = self.plan.newest
+    @rule(data=st.data(), steps=st.integers(1, 2))
+    def build_on_newest(self, data, steps):
+        for _ in range(steps):
+            if not self.done:
+                self._build_on(self.plan.newest, data)
+
+    def _build_on(self, node, data):
         column = f"{node.id}.{data.draw(st.sampled_from(node.column_names))}"
         action = data.draw(st.sampled_from([
             ["perform_filter", node.id, f"{column} IS NOT NULL"],
@@ -255,12 +270,16 @@ def test_random_and_hostile_episodes_keep_the_plan_consistent(engine, concert_ta
                          max_steps=12, display_rows=40, max_observation_chars=OBSERVATION_CAP)
     machine = type(f"EpisodeMachine_{engine}", (EpisodeMachine,),
                    {"env": env, "task_ids": list(concert_tasks.ids),
-                    "gold": {t.id: t.gold_sql for t in concert_tasks}})
+                    "gold": {t.id: t.gold_sql for t in concert_tasks}, "seen": Counter()})
     try:
         run_state_machine_as_test(machine, settings=RUNS)
     finally:
         env.close()
     assert_databases_untouched()
+    # the runs did reach what they are meant to exercise
+    seen = machine.seen
+    assert all(seen[k] for k in ("cte", "exploration", "error:parse", "error:plan", "table built on a table",
+                                 "reset with initial_sql", "tables from initial_sql")), sorted(seen.items())
 
 
 def test_observations_are_cut_at_their_cap(concert_tasks):
