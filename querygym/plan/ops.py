@@ -113,8 +113,8 @@ def parenthesis_depth(sql: str, dialect) -> int:
     """The deepest nesting of parentheses in ``sql``, read with the dialect's tokenizer (so
     parentheses inside strings and quoted names do not count); 0 when it does not tokenize.
 
-    >>> parenthesis_depth("f((a + b) * (c))", "sqlite")
-    3
+    >>> parenthesis_depth("f((a + b) * (c)) = ')))((('", "sqlite")
+    2
     """
     try:
         tokens = sqlglot.tokenize(sql, read=dialect)
