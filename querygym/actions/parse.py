@@ -58,13 +58,14 @@ def extract_candidates(text: str) -> list[list[Any]]:
 
 def _scan(text: str) -> list[list[Any]]:
     decoder = json.JSONDecoder()
+    matches: dict[int, int | None] = {}  # bracket matches found so far, so a scan is linear, not quadratic
     out: list[list[Any]] = []
     i = 0
     n = len(text)
     while i < n:
         ch = text[i]
         if ch in "[{":
-            value, end = _decode_at(decoder, text, i)
+            value, end = _decode_at(decoder, text, i, matches)
             if value is not None:
                 if isinstance(value, dict):
                     if "action" in value or "name" in value:
@@ -76,16 +77,26 @@ def _scan(text: str) -> list[list[Any]]:
                     out.append(value)
                 i = end
                 continue
+            i = max(i + 1, end)  # past what cannot be read (all of it, when it nests too deeply)
+            continue
         i += 1
     return out
 
 
-def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+def _decode_at(decoder: json.JSONDecoder, text: str, start: int,
+               matches: dict[int, int | None] | None = None) -> tuple[Any, int]:
+    if matches is not None and start in matches and matches[start] is None:
+        return None, start + 1  # known never to close: neither JSON nor a literal can be read there
     try:
         return decoder.raw_decode(text, start)
     except ValueError:
         pass
-    end = _matching_bracket(text, start)
+    except RecursionError:
+        # nested deeper than Python's JSON decoder recurses: no action is in there, and each
+        # bracket inside would fail the same way, so the whole bracketed text is skipped
+        end = _matching_bracket(text, start, matches)
+        return None, len(text) if end is None else end + 1
+    end = _matching_bracket(text, start, matches)
     if end is None:
         return None, start + 1
     try:
@@ -97,12 +108,22 @@ def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, i
     return value, end + 1
 
 
-def _matching_bracket(text: str, start: int) -> int | None:
-    """Index of the bracket closing the one at ``start``, skipping quoted strings."""
+def _matching_bracket(text: str, start: int, matches: dict[int, int | None] | None = None) -> int | None:
+    """Index of the bracket closing the one at ``start``, skipping quoted strings.
+
+    ``matches`` remembers the answer for every bracket the scan passes outside quotes: a scan
+    from such a bracket would read the same characters in the same quoting state, so it closes
+    where this scan closed it, or never if this scan never did.  Text of thousands of unclosed
+    brackets is then read once, not once per bracket.
+    """
+    if matches is not None and start in matches:
+        return matches[start]
     pairs = {"[": "]", "{": "}"}
-    stack = [pairs[text[start]]]
+    stack = [(pairs[text[start]], start)]
+    found: dict[int, int | None] = {}
     quote = None
     i = start + 1
+    result = None
     while i < len(text):
         ch = text[i]
         if quote:
@@ -114,11 +135,19 @@ def _matching_bracket(text: str, start: int) -> int | None:
         elif ch in "\"'":
             quote = ch
         elif ch in pairs:
-            stack.append(pairs[ch])
+            stack.append((pairs[ch], i))
         elif ch in "]}":
-            if ch != stack.pop():
-                return None
+            expected, opened = stack.pop()
+            if ch != expected:
+                stack.append((expected, opened))
+                break
+            found[opened] = i
             if not stack:
-                return i
+                result = i
+                break
         i += 1
-    return None
+    for _, opened in stack:  # still open at a mismatch or at the end of the text: never closed
+        found[opened] = None
+    if matches is not None:
+        matches.update(found)
+    return result

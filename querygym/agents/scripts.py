@@ -91,7 +91,7 @@ def trajectory_line(task_id: Any, step: int, action: str, observation: str, rewa
     """One step as a line of ``trajectories.jsonl`` (what ``querygym run`` writes and the replay agent reads)."""
     return {"task": task_id, "step": step, "action": action, "parsed_action": info.get("action"),
             "kind": info.get("kind"), "observation": observation, "reward": reward, "cte_id": info.get("cte_id"),
-            "relation": info.get("relation"), "error": info.get("error"), "cost": info.get("cost", 0.0),
+            "relation": info.get("relation"), "error": info.get("error") or None, "cost": info.get("cost", 0.0),
             "terminated": terminated, "truncated": truncated, "solved": bool(info.get("solved")),
             "agent_s": None if agent_s is None else round(agent_s, 6),
             "env_s": None if env_s is None else round(env_s, 6), "tokens": dict(tokens or {})}

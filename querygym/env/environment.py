@@ -7,10 +7,13 @@ observation of one of the paper's four kinds, named in ``info["kind"]``: ``"over
 an agent submits its report on a task with documentation (:mod:`querygym.env.workflow`).
 
 ``info`` always carries ``kind``, ``task_id``, ``step``, ``action`` (the parsed action as a
-list, or None), ``cte_id`` (the new table's id, or None), ``error`` (``{"type", "message"}``
-or None), ``reward`` (the breakdown of the step's reward) and, after an operation,
-``relation`` (``"equal"``, ``"subset"``, ``"superset"`` or ``"different"``), ``row_count`` and
-``sql``.
+list, or None), ``cte_id`` (the new table's id, or None), ``error`` (``{"type", "message"}``,
+or ``{}`` when the step succeeded), ``reward`` (the breakdown of the step's reward; ``{}`` at
+reset) and, after an operation, ``relation`` (``"equal"``, ``"subset"``, ``"superset"`` or
+``"different"``), ``row_count``, ``sql`` and ``comparison`` (``{}`` when the table is too large
+to compare).  A value that is a dict is a dict at every step, never None: Gymnasium's vector
+environments batch each key by the type of its first value and fail when one slot returns a dict
+where another returned None.
 
 >>> import gymnasium, querygym
 >>> env = gymnasium.make("querygym/QueryGym-v0")
@@ -25,11 +28,9 @@ or None), ``reward`` (the breakdown of the step's reward) and, after an operatio
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import gymnasium as gym
-from gymnasium import spaces
 
 from querygym.actions.catalog import catalog as load_default_catalog
 from querygym.converters.builtin import builtin_tasks
@@ -39,24 +40,9 @@ from querygym.engine.sandbox import open_sandbox
 from querygym.env.episode import Episode
 from querygym.env.handlers import Outcome, check_catalog
 from querygym.env.reward import RewardConfig, RewardTracker
+from querygym.env.spaces import TextSpace
 from querygym.errors import InvalidActionError, InvalidArgumentError, TaskError
 from querygym.scoring.compare import compare_tables
-
-
-class TextSpace(spaces.Text):
-    """Any string up to ``max_length`` characters (database values are not limited to one alphabet).
-
-    Sampling draws from printable ASCII, which makes random actions for fuzzing.
-    """
-
-    def __init__(self, max_length: int, *, seed: int | None = None):
-        super().__init__(max_length, min_length=0, charset=string.printable, seed=seed)
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and len(x) <= self.max_length
-
-    def __repr__(self) -> str:
-        return f"TextSpace({self.max_length})"
 
 
 class QueryGymEnv(gym.Env):
@@ -149,7 +135,7 @@ class QueryGymEnv(gym.Env):
         self._done = False
         text = self.episode.overview()
         info = {"kind": "overview", "task_id": task.id, "db_id": task.db_id, "step": 0, "action": None,
-                "cte_id": None, "error": None, "reward": None}
+                "cte_id": None, "error": {}, "reward": {}}
         initial_sql = options.get("initial_sql", task.initial_sql)
         if initial_sql is not None:
             if not isinstance(initial_sql, str):
@@ -205,7 +191,7 @@ class QueryGymEnv(gym.Env):
             "kind": outcome.kind, "task_id": self.task.id, "db_id": self.task.db_id, "step": self._steps,
             "action": outcome.action.to_list() if outcome.action else None,
             "cte_id": outcome.node.id if outcome.node is not None and outcome.kind == "cte" else None,
-            "error": outcome.error, "reward": breakdown,
+            "error": outcome.error or {}, "reward": breakdown,
             "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget, "solved": solved,
         }
         if outcome.kind == "cte":
@@ -280,8 +266,8 @@ def comparison_note(comparison) -> str:
     }.get(comparison.relation, "This table does not answer the question yet.")
 
 
-def _comparison_info(comparison) -> dict | None:
+def _comparison_info(comparison) -> dict:
     if comparison is None:
-        return None
+        return {}
     return {"relation": comparison.relation, "rows": comparison.rows, "columns": comparison.columns,
             "ordered": comparison.ordered, "detail": comparison.detail}

@@ -28,7 +28,7 @@ from querygym.errors import (
 )
 from querygym.plan.decompose import decompose
 from querygym.plan.graph import PlanGraph, PlanNode
-from querygym.plan.ops import OPERATIONS, Context
+from querygym.plan.ops import OPERATIONS, Context, nesting_error
 from querygym.scoring.docs import check_policies
 
 
@@ -75,6 +75,11 @@ class Episode:
             return self.error_outcome(exc, action)
         except SqlglotError as exc:
             return self.error_outcome(PlanError(str(exc).splitlines()[0]), action)
+        except RecursionError:
+            # Parsing enforces the nesting limits; an input nested deeply in a way they do not
+            # measure is still the agent's expression, not a bug: an error observation, no warning.
+            return self.error_outcome(nesting_error("action's SQL", _first_text(action), "too deep to process"),
+                                      action)
         except Exception as exc:  # a bug of ours must not end the agent's episode; it is reported loudly
             warnings.warn(f"querygym internal error on {action}: {exc!r}", RuntimeWarning, stacklevel=2)
             outcome = self.error_outcome(PlanError(f"internal error: {exc}"), action)
@@ -214,3 +219,9 @@ class Episode:
             "that later actions can use. The episode ends when the newest table equals the answer. "
             'Use ["get_actions"] and ["get_operations"] to list what you can do.')
         return "\n\n".join(parts)
+
+
+def _first_text(action: Action) -> str:
+    """The longest text parameter of ``action``, to name in an error."""
+    values = [v for value in action.args.values() for v in (value if isinstance(value, list) else [value])]
+    return max((v for v in values if isinstance(v, str)), key=len, default=action.name)

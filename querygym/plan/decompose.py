@@ -62,7 +62,7 @@ from querygym.actions.catalog import catalog
 from querygym.dialects import get as get_dialect
 from querygym.errors import DecompositionError, PlanError
 from querygym.plan.graph import PlanGraph, PlanNode
-from querygym.plan.ops import OPERATIONS, Context
+from querygym.plan.ops import OPERATIONS, Context, parse_guarded
 from querygym.schema import DatabaseSchema
 from querygym.util import did_you_mean
 from querygym.util import identifier as _ident
@@ -99,9 +99,11 @@ def decompose(sql: str, schema_or_task: Any, dialect: str = "sqlite", *, plan: P
     schema = schema_of(schema_or_task)
     d = get_dialect(dialect)()
     try:
-        statements = [s for s in sqlglot.parse(sql, read=d.sqlglot_dialect) if s is not None]
+        statements = [s for s in parse_guarded(sql, d.sqlglot_dialect, "SQL", sql) if s is not None]
     except (ParseError, TokenError) as exc:
         return Decomposition(sql, error=f"the SQL does not parse: {str(exc).splitlines()[0]}", construct="syntax")
+    except PlanError as exc:  # nested deeper than the limits
+        return Decomposition(sql, error=str(exc), construct="nesting")
     if len(statements) != 1:
         return Decomposition(sql, error=f"expected one statement, got {len(statements)}", construct="statements")
     tree = statements[0]

@@ -29,6 +29,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from querygym.actions.catalog import Action
 from querygym.errors import PlanError
@@ -91,9 +92,82 @@ class Source:
 
 
 # ---------------------------------------------------------------------- parsing fragments
+#: Levels of parentheses an agent's SQL may nest.  sqlglot's parser recurses through about twenty
+#: Python frames per level, so a few dozen levels reach Python's recursion limit; real queries
+#: (subqueries, grouped conditions) stay far below this.
+MAX_PARENTHESES = 30
+#: Depth of the expression tree an agent's SQL may parse into (``1+1+...+1`` and long AND chains
+#: parse flat but make a tree as deep as they are long, which querygym and sqlglot walk recursively).
+MAX_EXPRESSION_DEPTH = 200
+
+
+def nesting_error(what: str, text: str, found: str) -> PlanError:
+    """The error for SQL nested deeper than :data:`MAX_PARENTHESES` or :data:`MAX_EXPRESSION_DEPTH`."""
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return PlanError(f"The {what} {shown!r} nests too deeply ({found}): at most {MAX_PARENTHESES} levels "
+                     f"of parentheses and an expression tree {MAX_EXPRESSION_DEPTH} levels deep are "
+                     f"accepted. Simplify it, or build it in several steps.")
+
+
+def parenthesis_depth(sql: str, dialect) -> int:
+    """The deepest nesting of parentheses in ``sql``, read with the dialect's tokenizer (so
+    parentheses inside strings and quoted names do not count); 0 when it does not tokenize.
+
+    >>> parenthesis_depth("f((a + b) * (c)) = ')))((('", "sqlite")
+    2
+    """
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except (TokenError, ParseError):
+        return 0
+    depth = deepest = 0
+    for token in tokens:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+    return deepest
+
+
+def expression_depth(tree: exp.Expression) -> int:
+    """The depth of an expression tree, counted without recursion.
+
+    >>> expression_depth(sqlglot.parse_one("1 + 1 + 1"))
+    3
+    """
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node.iter_expressions():
+            stack.append((child, depth + 1))
+    return deepest
+
+
+def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression | None]:
+    """``sqlglot.parse`` with the nesting limits enforced: SQL nested too deeply raises
+    :func:`nesting_error` (a :class:`PlanError`) instead of exhausting Python's stack.
+    Parse errors propagate as sqlglot raises them.
+    """
+    parens = parenthesis_depth(sql, read)
+    if parens > MAX_PARENTHESES:
+        raise nesting_error(what, text, f"{parens} levels of parentheses")
+    try:
+        statements = sqlglot.parse(sql, read=read)
+    except RecursionError:  # a chain of unary operators (NOT NOT ..., - - ...) recurses as deeply
+        raise nesting_error(what, text, "deeper than the SQL parser can read") from None
+    for statement in statements:
+        depth = expression_depth(statement) if statement is not None else 0
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise nesting_error(what, text, f"an expression tree {depth} levels deep")
+    return statements
+
+
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
     try:
-        statements = sqlglot.parse(sql, read=dialect.input_dialect)
+        statements = parse_guarded(sql, dialect.input_dialect, what, text)
     except (ParseError, TokenError) as exc:
         message = str(exc).splitlines()[0]
         raise PlanError(f"Could not parse the {what} {text!r}: {message}") from None
@@ -163,7 +237,9 @@ def parse_table_ref(text: str, dialect) -> tuple[str, str | None]:
     if not isinstance(text, str) or not text.strip():
         raise PlanError(f"A table reference must be a table name or an id like T_0, got {text!r}.")
     try:
-        sel = sqlglot.parse_one(f"SELECT * FROM {text}", read=dialect.input_dialect)
+        statements = parse_guarded(f"SELECT * FROM {text}", dialect.input_dialect, "table reference", text)
+        statements = [s for s in statements if s is not None]
+        sel = statements[0] if len(statements) == 1 else None
     except (ParseError, TokenError):
         raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
                         f"like T_0, optionally followed by AS and an alias.") from None

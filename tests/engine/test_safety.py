@@ -75,7 +75,7 @@ def check_step(env, text: str, plan_before: tuple[str, ...]):
         assert plan_after == plan_before, f"a failed action changed the plan: {text!r}"
         assert not terminated
     else:
-        assert info["error"] is None
+        assert info["error"] == {}
     if info["kind"] == "cte":
         assert plan_after == plan_before + (info["cte_id"],)
     else:

@@ -48,7 +48,7 @@ def test_reset_shows_the_overview_and_info_is_structured(env):
     obs, info = env.reset(options={"task_id": task.id})
     assert task.question in obs and "customers" in obs
     assert info == {"kind": "overview", "task_id": task.id, "db_id": "enterprise", "step": 0, "action": None,
-                    "cte_id": None, "error": None, "reward": None}
+                    "cte_id": None, "error": {}, "reward": {}}
 
 
 def test_info_of_a_new_table(env):

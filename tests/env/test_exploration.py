@@ -110,7 +110,7 @@ class Player:
             assert info["cte_id"] is None
         if kind == "exploration":
             assert reward == 0.0
-            assert info["error"] is None
+            assert info["error"] == {}
         if kind == "error":
             assert obs.startswith("Error") and params[0] in obs.splitlines()[0], obs
             assert info["error"]["message"] in obs
