@@ -75,7 +75,7 @@ _LAZY = {
     "run_agent": "querygym.runs.runner",
 }
 #: subpackages and modules reachable as attributes without importing them first
-_SUBMODULES = {"actions", "agents", "bench", "cli", "converters", "dialects", "engine", "env", "plan", "runs",
+_SUBMODULES = {"actions", "agents", "bench", "cli", "converters", "dialects", "engine", "env", "integrations", "plan", "runs",
                "schema", "scoring", "util"}
 
 __all__ = sorted([
@@ -103,7 +103,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym import (  # noqa: F401
-        actions, agents, bench, cli, converters, dialects, engine, env, plan, runs, schema, scoring, util,
+        actions, agents, bench, cli, converters, dialects, engine, env, integrations, plan, runs, schema, scoring,
+        util,
     )
     from querygym.actions.catalog import Action, Catalog, catalog, load_catalog  # noqa: F401
     from querygym.converters import load_bird, load_tasks  # noqa: F401
