@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -68,6 +70,14 @@ def types() -> SimpleNamespace:
 
     Raises :class:`~querygym.errors.QueryGymError` naming the extra when OpenEnv is missing.
     """
+    # ``openenv.core`` imports Gradio for its optional web page whenever Gradio is installed, and
+    # that import is most of OpenEnv's (seconds); it skips the page when Gradio cannot be
+    # imported.  Unless the page is asked for (ENABLE_WEB_INTERFACE, as OpenEnv reads it), Gradio
+    # is marked absent while OpenEnv is first imported, then importable again.
+    hide_gradio = ("openenv.core" not in sys.modules and "gradio" not in sys.modules
+                   and os.environ.get("ENABLE_WEB_INTERFACE", "false").lower() not in ("true", "1", "yes"))
+    if hide_gradio:
+        sys.modules["gradio"] = None  # `import gradio` raises ModuleNotFoundError
     try:
         from openenv.core.client_types import StepResult
         from openenv.core.env_client import EnvClient
@@ -76,6 +86,9 @@ def types() -> SimpleNamespace:
         from pydantic import Field, model_validator
     except ImportError as exc:
         raise QueryGymError(f"the OpenEnv integration needs openenv-core: {EXTRA_HINT} ({exc})") from None
+    finally:
+        if hide_gradio and sys.modules.get("gradio", 0) is None:
+            del sys.modules["gradio"]
     from typing import Literal, Optional, Union
 
     names = catalog().names
@@ -229,3 +242,40 @@ def serve(tasks: TaskSet | list[Task] | None = None, *, host: str = "127.0.0.1",
     except ImportError:
         raise QueryGymError(f"serving needs uvicorn: {EXTRA_HINT}") from None
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+async def play_scripts(base_url: str, scripts: dict[Any, list[str]], *, sessions: int = 8,
+                       seed: int | None = 0) -> dict[Any, list[dict[str, Any]]]:
+    """Play action scripts (``{task_id: [action text, ...]}``) over ``sessions`` concurrent sessions.
+
+    Session ``i`` plays every ``sessions``-th task, one episode after another, stopping a script
+    when the episode ends.  Returns, per task, the reset's and each step's record: ``kind``,
+    ``text``, ``reward``, ``done``, ``solved``.  Used by the tests and ``benchmarks/bench_openenv.py``.
+    """
+    import asyncio
+
+    client_cls = types().QueryGymClient
+    ids = list(scripts)
+
+    def record(result) -> dict[str, Any]:
+        obs = result.observation
+        return {"kind": obs.kind, "text": obs.text, "reward": result.reward, "done": result.done,
+                "solved": obs.solved}
+
+    async def session(share: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+        out: dict[Any, list[dict[str, Any]]] = {}
+        async with client_cls(base_url=base_url) as client:
+            for task_id in share:
+                steps = [record(await client.reset(task_id=task_id, seed=seed))]
+                for action in scripts[task_id]:
+                    steps.append(record(await client.step(action)))
+                    if steps[-1]["done"]:
+                        break
+                out[task_id] = steps
+        return out
+
+    shares = [ids[i::sessions] for i in range(sessions)]
+    results: dict[Any, list[dict[str, Any]]] = {}
+    for part in await asyncio.gather(*(session(share) for share in shares if share)):
+        results.update(part)
+    return {task_id: results[task_id] for task_id in ids}
