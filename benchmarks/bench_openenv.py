@@ -3,7 +3,9 @@
 Starts ``querygym serve-env`` on a free local port, then OpenEnv's client plays every built-in
 reference script (reset + each action, one WebSocket session per client, each client playing
 every N-th task) with 1 client and with 8; a step here is one ``step`` round trip.  For scale it
-also plays the same scripts in-process (``QueryGymEnv.step`` without a server).
+also plays the same scripts in-process (``QueryGymEnv.step`` without a server).  The server is
+warmed up first and the in-process env's first pass is not counted: both compute each task's
+target once.
 
     python benchmarks/bench_openenv.py [--clients 1,8] [--repeats 2]
 
@@ -51,18 +53,22 @@ def start_server(sessions: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
 
 
-def in_process(scripts: dict) -> float:
+def in_process(scripts: dict, repeats: int) -> float:
+    """Steps per second of one in-process QueryGymEnv; the first pass computes every target and is not counted."""
     env = QueryGymEnv(querygym.builtin_tasks())
-    steps, t0 = 0, time.perf_counter()
-    for task_id, actions in scripts.items():
-        env.reset(seed=0, options={"task_id": task_id})
-        for action in actions:
-            steps += 1
-            if env.step(action)[2]:
-                break
-    elapsed = time.perf_counter() - t0
+    best = 0.0
+    for _ in range(repeats + 1):
+        steps, t0 = 0, time.perf_counter()
+        for task_id, actions in scripts.items():
+            env.reset(seed=0, options={"task_id": task_id})
+            for action in actions:
+                steps += 1
+                if env.step(action)[2]:
+                    break
+        rate = steps / (time.perf_counter() - t0)
+        best = max(best, rate) if _ else 0.0
     env.close()
-    return steps / elapsed
+    return best
 
 
 def main() -> None:
@@ -76,7 +82,7 @@ def main() -> None:
     try:
         asyncio.run(openenv.play_scripts(url, dict(list(scripts.items())[:4]), sessions=1))  # warm the server up
         print(f"{len(scripts)} built-in reference scripts, {os.cpu_count()} cores")
-        print(f"in-process QueryGymEnv.step: {in_process(scripts):.1f} steps/s")
+        print(f"in-process QueryGymEnv.step: {in_process(scripts, args.repeats):.1f} steps/s")
         for n in counts:
             best = 0.0
             for _ in range(args.repeats):

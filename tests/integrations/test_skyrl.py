@@ -1,5 +1,7 @@
 """The skyrl-gym text environment, made through skyrl-gym's registry and played with its API."""
 
+from pathlib import Path
+
 import pytest
 
 skyrl_gym = pytest.importorskip("skyrl_gym", reason="the skyrl extra is not installed: pip install 'querygym-ra[skyrl]'")
@@ -69,3 +71,12 @@ def test_rows_for_every_playable_task():
     rows = skyrl.dataset_rows()
     assert len(rows) == len(querygym.builtin_tasks().playable())
     assert {r["env_class"] for r in rows} == {"querygym"}
+
+
+def test_the_readme_example_runs():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**SkyRL**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(block, "README.md (SkyRL)", "exec"), scope)
+    assert scope["info"]["kind"] == "overview" and scope["out"]["metadata"]["kind"] == "exploration"
+    scope["env"].close()
