@@ -204,6 +204,9 @@ def types() -> SimpleNamespace:
         def _parse_state(self, payload: dict[str, Any]) -> QueryGymState:
             return QueryGymState(**payload)
 
+    classes = (QueryGymAction, QueryGymObservation, QueryGymState, QueryGymEnvironment, QueryGymClient)
+    for cls in classes:  # importable (and picklable) as querygym.integrations.openenv.<name>
+        cls.__qualname__ = cls.__name__
     return SimpleNamespace(QueryGymAction=QueryGymAction, QueryGymObservation=QueryGymObservation,
                            QueryGymState=QueryGymState, QueryGymEnvironment=QueryGymEnvironment,
                            QueryGymClient=QueryGymClient)

@@ -155,7 +155,7 @@ def _env_class():
         def close(self):
             self.env.close()
 
-    QueryGymTextEnv.__module__ = __name__
+    QueryGymTextEnv.__qualname__ = "QueryGymTextEnv"  # importable as querygym.integrations.skyrl.QueryGymTextEnv
     return QueryGymTextEnv
 
 
