@@ -28,6 +28,7 @@ OpenEnv itself is imported only when one of these is first used (extra ``openenv
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -204,6 +205,25 @@ def types() -> SimpleNamespace:
         def _parse_state(self, payload: dict[str, Any]) -> QueryGymState:
             return QueryGymState(**payload)
 
+        async def disconnect(self) -> None:
+            # OpenEnv's client closes its socket right after its "close" message, while the
+            # server, having ended the session, closes it too and logs the client's early close
+            # as an error.  Letting the server close first ends every session without one.
+            ws = self._ws
+            if ws is None:
+                return
+            try:
+                await self._send({"type": "close"})
+                await asyncio.wait_for(ws.wait_closed(), timeout=5)
+            except Exception:  # best effort, as in OpenEnv's own disconnect
+                pass
+            finally:
+                try:
+                    await ws.close()
+                except Exception:
+                    pass
+                self._ws = None
+
     classes = (QueryGymAction, QueryGymObservation, QueryGymState, QueryGymEnvironment, QueryGymClient)
     for cls in classes:  # importable (and picklable) as querygym.integrations.openenv.<name>
         cls.__qualname__ = cls.__name__
@@ -255,8 +275,6 @@ async def play_scripts(base_url: str, scripts: dict[Any, list[str]], *, sessions
     when the episode ends.  Returns, per task, the reset's and each step's record: ``kind``,
     ``text``, ``reward``, ``done``, ``solved``.  Used by the tests and ``benchmarks/bench_openenv.py``.
     """
-    import asyncio
-
     client_cls = types().QueryGymClient
     ids = list(scripts)
 
