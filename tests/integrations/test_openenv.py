@@ -16,6 +16,7 @@ pytest.importorskip("openenv.core", reason="the openenv extra is not installed: 
 
 import querygym  # noqa: E402
 from querygym.integrations import openenv  # noqa: E402
+from tests.support import act, builtin_rows, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 8
@@ -100,3 +101,23 @@ def test_the_schema_is_built_from_the_catalog(server):
     assert action["actions"]["perform_join"]["usage"] == querygym.catalog()["perform_join"].usage
     assert {"text", "kind", "solved", "info"} <= set(schema["observation"]["properties"])
 
+
+
+def test_the_read_only_guards_hold_over_the_server(server, tmp_path):
+    before = sha256(Path(querygym.builtin_database()))
+    customers = builtin_rows("SELECT COUNT(*) FROM customers")
+    attacks = [("perform_filter", "customers", "1=1; DROP TABLE customers"),
+               ("perform_filter", "customers", "x'); DELETE FROM customers; --"),
+               ("perform_filter", "customers", f"ATTACH DATABASE '{tmp_path}/x.db' AS x"),
+               ("perform_projection", "customers", "readfile('/etc/passwd')"),
+               ("preview_table", "customers; DROP TABLE customers")]
+    with openenv.types().QueryGymClient(base_url=server).sync() as client:
+        client.reset(task_id=9)
+        for attack in attacks:
+            result = client.step(act(*attack))
+            assert result.observation.kind == "error", (attack, result.observation.text)
+            assert "root:" not in result.observation.text
+        assert client.step(act("preview_table", "customers")).observation.kind == "exploration"
+    assert sha256(Path(querygym.builtin_database())) == before
+    assert builtin_rows("SELECT COUNT(*) FROM customers") == customers
+    assert not list(tmp_path.iterdir())
