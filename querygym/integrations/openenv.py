@@ -35,7 +35,7 @@ import os
 import sys
 import uuid
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from querygym.actions.catalog import catalog
 from querygym.converters.tasks import Task, TaskSet
@@ -90,17 +90,15 @@ def types() -> SimpleNamespace:
     finally:
         if hide_gradio and sys.modules.get("gradio", 0) is None:
             del sys.modules["gradio"]
-    from typing import Literal, Optional, Union
-
     names = catalog().names
-    ActionName = Literal[names]  # noqa: N806  (a type built from the catalog)
+    ActionName = Literal[names]
 
     class QueryGymAction(Action):
         """One querygym action: the agent's ``text``, or an action ``name`` with its ``args``."""
 
-        text: Optional[str] = Field(default=None, description=(
+        text: str | None = Field(default=None, description=(
             'The agent\'s reply holding one action, e.g. \'Action: ["get_tables"]\'; parsed like QueryGymEnv.step.'))
-        name: Optional[ActionName] = Field(default=None, description="An action of the catalog (instead of text).")
+        name: ActionName | None = Field(default=None, description="An action of the catalog (instead of text).")
         args: list[Any] = Field(default_factory=list, description="The action's parameters, in order (with name).")
 
         model_config = {**Action.model_config, "json_schema_extra": {"actions": _action_docs()}}
@@ -121,7 +119,7 @@ def types() -> SimpleNamespace:
 
         text: str = Field(default="", description="The observation text shown to the agent.")
         kind: str = Field(default="overview", description="overview, exploration, cte, error or report.")
-        task_id: Optional[Union[int, str]] = Field(default=None, description="The task being played.")
+        task_id: int | str | None = Field(default=None, description="The task being played.")
         step: int = Field(default=0, description="Steps taken in this episode.")
         solved: bool = Field(default=False, description="The answer table equals the target.")
         truncated: bool = Field(default=False, description="The episode ran out of steps or budget.")
@@ -130,9 +128,9 @@ def types() -> SimpleNamespace:
     class QueryGymState(State):
         """The session's current episode."""
 
-        task_id: Optional[Union[int, str]] = None
-        db_id: Optional[str] = None
-        question: Optional[str] = None
+        task_id: int | str | None = None
+        db_id: str | None = None
+        question: str | None = None
         total_reward: float = 0.0
         solved: bool = False
         done: bool = False
@@ -153,8 +151,8 @@ def types() -> SimpleNamespace:
             self.env = QueryGymEnv(tasks, **env_kwargs)
             self._state = QueryGymState()
 
-        def reset(self, seed: Optional[int] = None, episode_id: Optional[str] = None,
-                  task_id: Optional[Union[int, str]] = None, **kwargs: Any) -> QueryGymObservation:
+        def reset(self, seed: int | None = None, episode_id: str | None = None,
+                  task_id: int | str | None = None, **kwargs: Any) -> QueryGymObservation:
             if kwargs:
                 raise InvalidArgumentError(f"unknown reset argument(s) {sorted(kwargs)}; "
                                            "supported: seed, episode_id, task_id")
@@ -166,7 +164,7 @@ def types() -> SimpleNamespace:
             return QueryGymObservation(text=text, kind=info["kind"], task_id=task.id, info=json_safe(info),
                                        done=False, reward=None)
 
-        def step(self, action: QueryGymAction, timeout_s: Optional[float] = None,
+        def step(self, action: QueryGymAction, timeout_s: float | None = None,
                  **kwargs: Any) -> QueryGymObservation:
             if self.env.episode is None:
                 raise InvalidArgumentError("reset the environment before the first step")

@@ -105,7 +105,7 @@ def _text_env_base():
 
 @functools.cache
 def _env_class():
-    BaseTextEnv = _text_env_base()  # noqa: N806
+    BaseTextEnv = _text_env_base()
 
     class QueryGymTextEnv(BaseTextEnv):
         """One querygym episode driven by an LLM's text (see the module's documentation)."""
