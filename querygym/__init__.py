@@ -77,7 +77,7 @@ _LAZY = {
     "analyze": "querygym.analysis",
 }
 #: subpackages and modules reachable as attributes without importing them first
-_SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "dialects", "engine", "env", "plan", "runs",
+_SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "dialects", "engine", "env", "integrations", "plan", "runs",
                "schema", "scoring", "util"}
 
 __all__ = sorted([
@@ -115,6 +115,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
         dialects,
         engine,
         env,
+        integrations,
         plan,
         runs,
         schema,

@@ -1,5 +1,6 @@
 """Small helpers every layer shares: closest-name suggestions, identifier quoting, the cache
-folder, atomic file writes, the first line of an error, and SQL text split into code and literals.  A leaf: it imports nothing else of querygym.
+folder, atomic file writes, the first line of an error, SQL text split into code and literals, and JSON-safe
+data.  A leaf: it imports nothing else of querygym.
 
 >>> did_you_mean("custmers", ["customers", "orders"])
 " Did you mean 'customers'?"
@@ -175,3 +176,12 @@ def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:
         i = start = end
     if start < n:
         yield True, sql[start:]
+
+
+def json_safe(value):
+    """``value`` as plain JSON data: what JSON cannot carry (Decimal, dates, ...) becomes its text.
+
+    >>> json_safe({"rows": (1, 2), "when": __import__("datetime").date(2024, 1, 2)})
+    {'rows': [1, 2], 'when': '2024-01-02'}
+    """
+    return json.loads(json.dumps(value, default=str))

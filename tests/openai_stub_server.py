@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat-completions server for tests: a real HTTP server on a real socket.
 
 It answers ``POST /v1/chat/completions`` from a script, in order: :func:`reply` (a completion in
-the real response format, with ``usage``), :func:`error` (an HTTP error with the API's error
+the real response format, with ``usage``; streamed as server-sent events when the request asks
+for ``"stream": true``), :func:`error` (an HTTP error with the API's error
 body and optional headers such as ``Retry-After``) or :func:`stall` (a reply that comes after a
 delay, to make the client time out).  Every request is recorded (JSON body, headers, arrival
 time).  The server runs only inside ``with ScriptedChatServer(...)``, and a watchdog stops it
@@ -104,12 +105,40 @@ class ScriptedChatServer:
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 with server._lock:
                     server.sent_usage.append(usage)
+                if body.get("stream"):
+                    self._stream(body, step, usage)
+                    return
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", ""), "system_fingerprint": None,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": step.content},
                                  "finish_reason": "stop", "logprobs": None}],
                     "usage": usage}, step.headers)
+
+            def _stream(self, body: dict, step: Scripted, usage: dict[str, int]):
+                """The reply as server-sent events, the way the API streams (``"stream": true``)."""
+                base = {"id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": body.get("model", ""), "system_fingerprint": None}
+                chunks = [
+                    {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None, "logprobs": None}]},
+                    {**base, "choices": [{"index": 0, "delta": {"content": step.content},
+                                          "finish_reason": None, "logprobs": None}]},
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]},
+                ]
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    chunks.append({**base, "choices": [], "usage": usage})
+                data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in step.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None):
                 data = json.dumps(payload).encode()

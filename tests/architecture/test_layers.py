@@ -13,10 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "querygym"
 
 #: lowest first; a module may import its own layer and the layers before it
 LAYERS = ["errors", "util", "schema", "actions", "dialects", "plan", "engine", "scoring", "converters", "data", "env",
-          "agents", "runs", "analysis", "bench", "web", "cli"]
+          "agents", "runs", "integrations", "analysis", "bench", "web", "cli"]
 #: imports that may stay inside functions: optional extras, loaded only when used
 OPTIONAL = {"psycopg", "pgserver", "duckdb", "duckdb_engine", "ray", "openai", "langchain_core", "matplotlib",
-            "starlette", "uvicorn", "jinja2", "httpx", "openenv", "verifiers", "skyrl_gym"}
+            "starlette", "uvicorn", "jinja2", "httpx", "openenv", "verifiers", "skyrl_gym",
+            "openenv_core", "trl", "fastapi", "pydantic", "datasets"}
 
 
 def module_name(path: Path) -> str:
