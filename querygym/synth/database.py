@@ -336,8 +336,17 @@ class Synthesiser:
                 return value, True
         if slot.is_null:
             return None, True
+        if slot.extreme is not None and spec is not None and spec.kind in ("int", "real"):
+            span = self._ranges.get(slot.members[0][1]) or (1, 1000)
+            value = span[0] - 1 if slot.extreme == "min" else span[1] * 10 + 1000
+            return (int(value) if spec.kind == "int" else float(value)), True
         if slot.low is not None or slot.high is not None:
-            return self._between(slot.low, slot.high, spec), True
+            low, high = slot.low, slot.high
+            if spec is not None and spec.kind in ("int", "real", "bool"):
+                low, high = (_number(v) for v in (low, high))
+            if low is not None and low == high:
+                return low, True
+            return self._between(low, high, spec), True
         return None, False
 
     def _between(self, low, high, spec):
@@ -360,8 +369,10 @@ class Synthesiser:
             return bound + "z" if low is not None else bound[:-1] or bound
         if low is not None and high is not None:
             try:
-                end = dt.datetime.fromisoformat(str(high)[:10])
+                end = str(high)
+                end = dt.datetime.fromisoformat(end[:19] if len(end) > 10 else end[:10])
                 moment += (end - moment) / 2
+                moment = moment.replace(microsecond=0)
             except ValueError:
                 pass
         else:
@@ -617,6 +628,19 @@ class Synthesiser:
             conn.commit()
         os.replace(tmp, path)
         return path
+
+
+def _number(value):
+    """A numeric literal written as a string (``'2016'``) as a number; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return value
+    return value
 
 
 def _numeric_range(values: list) -> tuple[float, float] | None:

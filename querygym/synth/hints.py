@@ -52,12 +52,15 @@ class Slot:
     time_value: str | None = None
     time_op: str = "eq"
     prefix: tuple[int, str] | None = None
+    #: "min" / "max": below / above everything else (compared with a scalar subquery)
+    extreme: str | None = None
     #: the same value in every copy of the witness (a GROUP BY column under HAVING COUNT)
     shared: bool = False
 
     @property
     def constrained(self) -> bool:
         return (self.has_eq or bool(self.options) or self.like is not None or self.low is not None
+                or self.extreme is not None
                 or self.high is not None or self.is_null or self.time_value is not None or self.prefix is not None)
 
 
@@ -374,6 +377,9 @@ class DatabaseHints:
                 else:
                     constraints.append((key, "high", value))
                 return
+            if isinstance(right, exp.Subquery) and kind in (exp.LT, exp.LTE, exp.GT, exp.GTE) and wrapper is None:
+                constraints.append((key, "extreme", "min" if kind in (exp.LT, exp.LTE) else "max"))
+                return
             right_target = self._target(right, scope)
             if kind is exp.EQ and right_target is not None and wrapper is None and right_target[1] is None:
                 links.union(key, right_target[0])
@@ -488,6 +494,8 @@ def _constrain(slot: Slot, kind: str, value: Any) -> None:
         slot.low = value if slot.low is None else _max(slot.low, value)
     elif kind == "high":
         slot.high = value if slot.high is None else _min(slot.high, value)
+    elif kind == "extreme":
+        slot.extreme = slot.extreme or value
     elif kind == "null":
         slot.is_null = True
     elif kind == "time":
