@@ -7,6 +7,7 @@ querygym actions  print the action catalog
 querygym convert  write any supported dataset in BIRD format
 querygym load-db  copy SQLite databases into PostgreSQL or DuckDB
 querygym bench    decomposition coverage and cross-engine agreement of a dataset
+querygym synth-db synthesise databases (and neighbour databases) for a dataset's schemas
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import argparse
 import sys
 from typing import Sequence
 
-from querygym.cli import actions, bench, convert, load_db, play, run, tasks
+from querygym.cli import actions, bench, convert, load_db, play, run, synth_db, tasks
 from querygym.errors import QueryGymError
 
 #: the sub-commands, in the order ``querygym --help`` lists them
-COMMANDS = (run, play, tasks, actions, convert, load_db, bench)
+COMMANDS = (run, play, tasks, actions, convert, load_db, bench, synth_db)
 
 
 def build_parser() -> argparse.ArgumentParser:

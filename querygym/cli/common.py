@@ -9,7 +9,7 @@ from querygym.converters.builtin import builtin_tasks
 from querygym.errors import QueryGymError
 
 
-def dataset_args(p: argparse.ArgumentParser) -> None:
+def dataset_args(p: argparse.ArgumentParser, *, neighbours: bool = True) -> None:
     p.add_argument("--bird", metavar="QUESTIONS", help="a BIRD-format question file (default: the built-in tasks)")
     p.add_argument("--data", metavar="PATH", help="a dataset file or folder in any supported format")
     p.add_argument("--format", metavar="NAME", help="the format of --data (detected from its contents by default)")
@@ -17,6 +17,9 @@ def dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables", metavar="FILE", help="a tables.json giving schemas")
     p.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
+    if neighbours:
+        p.add_argument("--neighbours", metavar="DIR", help="neighbour databases (written by `querygym synth-db --neighbours K`):"
+                                                           " a task is solved only when right on each of them too")
 
 
 def env_args(p: argparse.ArgumentParser) -> None:
@@ -41,4 +44,6 @@ def load_tasks(args: argparse.Namespace):
         tasks = tasks.select(args.task)
     if args.limit is not None:
         tasks = tasks.select(tasks.ids[: args.limit])
+    if getattr(args, "neighbours", None):
+        tasks.with_neighbours(args.neighbours)
     return tasks

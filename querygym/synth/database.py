@@ -394,7 +394,7 @@ class Synthesiser:
                         value, decided = self._slot_value(slot)
                     if not decided:
                         primary = [(v, r) for v, r in members if self._spec(r).primary]
-                        if len(members) == 1 and not primary:
+                        if len(members) == 1 and not primary and not (slot.shared and witness.copies > 1):
                             continue
                         if primary:
                             var, ref = primary[0]
