@@ -148,6 +148,7 @@ def load_fiben(questions: str | Path, db_root: str | Path | None = None, tables:
     if ddl is None:
         raise DatasetError(f"{questions}: FIBEN needs its schema: give tables=FIBEN.sql (none beside the file)")
     schema = read_ddl(ddl)
+    given = _given_data(db_root, schema, cache)  # before the slow part: a bad data folder fails at once
     records, problems = [], []
     counts: dict[str, int] = {}
     for i, rec in enumerate(data):
@@ -169,8 +170,8 @@ def load_fiben(questions: str | Path, db_root: str | Path | None = None, tables:
     group: dict[str, list[str]] = {}
     for task_id, uid, *_ in records:
         group.setdefault(uid, []).append(task_id)
-    db = _database(questions, db_root, schema, [r[3] for r in records if r[4] is None], rows=rows, seed=seed,
-                   cache=cache)
+    db = given or _synthesised(questions, schema, [r[3] for r in records if r[4] is None], rows=rows, seed=seed,
+                               cache=cache)
     tasks = []
     for task_id, uid, rec, sql, problem in records:
         tasks.append(Task(id=task_id, db_id=DB_ID, question=str(rec["question"]).strip(), gold_sql=sql,
@@ -184,9 +185,8 @@ def load_fiben(questions: str | Path, db_root: str | Path | None = None, tables:
     return TaskSet(tasks, [], name=name or questions.name)
 
 
-def _database(questions: Path, db_root, schema: DatabaseSchema, gold: list[str], *, rows: int, seed: int,
-              cache) -> str:
-    """The path of FIBEN's SQLite database: given, loaded from the CSV archive, or synthesised."""
+def _given_data(db_root, schema: DatabaseSchema, cache) -> str | None:
+    """The path of FIBEN's SQLite database when data is given: a database, or the CSV archive loaded."""
     if db_root is not None:
         root = Path(db_root)
         if not root.is_dir():
@@ -205,6 +205,11 @@ def _database(questions: Path, db_root, schema: DatabaseSchema, gold: list[str],
             return str(path)
         raise DatasetError(f"{root}: no FIBEN data there (expected {DB_ID}/{DB_ID}.sqlite, data.zip or "
                            f"<TABLE>.csv files)")
+    return None
+
+
+def _synthesised(questions: Path, schema: DatabaseSchema, gold: list[str], *, rows: int, seed: int, cache) -> str:
+    """The path of a database synthesised from the schema and the gold queries (built once, cached)."""
     folder = cache_dir(f"fiben-synth-r{rows}-s{seed}", questions, base=cache)
     path = folder / DB_ID / f"{DB_ID}.sqlite"
     if not path.is_file():
