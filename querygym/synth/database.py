@@ -132,6 +132,8 @@ class Synthesiser:
         self.rng = random.Random(derive_seed("synth", schema.db_id, seed, variant))
         self.foreign_keys = foreign_keys if foreign_keys is not None else {t.name: list(t.foreign_keys) for t in schema}
         not_null = set(not_null)
+        self._fk_columns = {(table, c) for table, fks in self.foreign_keys.items() for fk in fks for c in fk.columns}
+        self._makers: dict[tuple[str, str], Any] = {}
         self.tables: dict[str, TablePlan] = {}
         for t in schema.tables:
             specs = {}
@@ -166,7 +168,7 @@ class Synthesiser:
         return plan.columns.get(ref[1]) if plan is not None else None
 
     def _is_fk(self, ref) -> bool:
-        return any(ref[1] in fk.columns for fk in self.foreign_keys.get(ref[0], ()))
+        return ref in self._fk_columns
 
     def _coerce(self, spec: ColumnSpec, value: Any) -> Any:
         """``value`` as the column's kind stores it, or None when it cannot be."""
@@ -229,11 +231,19 @@ class Synthesiser:
         return self._made_up(spec)
 
     def _made_up(self, spec: ColumnSpec) -> Any:
-        rng, name = self.rng, spec.name.lower()
+        maker = self._makers.get((spec.table, spec.name))
+        if maker is None:
+            maker = self._makers[(spec.table, spec.name)] = self._maker(spec)
+        return maker(self.rng)
+
+    def _maker(self, spec: ColumnSpec):
+        """A function of the random generator making one value for the column (decided once per
+        column, so 10^6 rows cost one call each)."""
+        name = spec.name.lower()
         span = self._ranges.get((spec.table, spec.name))
         if spec.kind == "bool" or (spec.kind == "int" and (name.startswith("is") or name.startswith("has_"))
                                    and span is None):
-            return rng.randint(0, 1)
+            return lambda rng: rng.randint(0, 1)
         if spec.kind in ("int", "real"):
             if span is not None:
                 low, high = span
@@ -246,19 +256,21 @@ class Synthesiser:
             else:
                 low, high = 1, 1000
             if spec.kind == "int":
-                return rng.randint(int(low), int(max(high, low)))
-            return round(rng.uniform(float(low), float(high)), 2)
+                low, high = int(low), int(max(high, low))
+                return lambda rng: rng.randint(low, high)
+            low, high = float(low), float(high)
+            return lambda rng: round(rng.uniform(low, high), 2)
         if spec.kind in ("date", "datetime") or _looks_temporal(name):
-            start = dt.datetime(1990, 1, 1)
-            days = 365 * 35
+            start, days = dt.datetime(1990, 1, 1), 365 * 35
             span_dates = self._date_range(spec)
             if span_dates is not None:
                 start, days = span_dates
-            moment = start + dt.timedelta(days=rng.randrange(max(days, 1)), seconds=rng.randrange(86400))
+            days = max(days, 1)
             if spec.kind == "date" or (spec.kind != "datetime" and "time" not in name):
-                return moment.date().isoformat()
-            return moment.strftime("%Y-%m-%d %H:%M:%S")
-        return self._text(spec)
+                return lambda rng: (start + dt.timedelta(days=rng.randrange(days))).date().isoformat()
+            return lambda rng: (start + dt.timedelta(days=rng.randrange(days), seconds=rng.randrange(86400))
+                                ).strftime("%Y-%m-%d %H:%M:%S")
+        return _text_maker(spec.name)
 
     def _date_range(self, spec: ColumnSpec):
         values = [v for v in self.pools.get((spec.table, spec.name), []) if isinstance(v, str)]
@@ -272,45 +284,6 @@ class Synthesiser:
             return None
         low, high = min(dates) - dt.timedelta(days=400), max(dates) + dt.timedelta(days=400)
         return low, (high - low).days
-
-    def _text(self, spec: ColumnSpec) -> str:
-        rng, name = self.rng, spec.name.lower()
-        if "email" in name:
-            return f"{rng.choice(_FIRST).lower()}.{rng.choice(_LAST).lower()}{rng.randint(1, 99)}@example.com"
-        if "phone" in name or "fax" in name:
-            return f"+1-{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
-        if "url" in name or "website" in name or "link" in name:
-            return f"https://www.{rng.choice(_WORDS)}{rng.randint(1, 999)}.com"
-        if "country" in name or "nation" in name:
-            return rng.choice(_COUNTRIES)
-        if "city" in name or "town" in name or "location" in name or "hometown" in name:
-            return rng.choice(_CITIES)
-        if "address" in name or "street" in name:
-            return f"{rng.randint(1, 999)} {rng.choice(_WORDS).title()} Street"
-        if any(w in name for w in ("first", "fname", "given")):
-            return rng.choice(_FIRST)
-        if any(w in name for w in ("last", "lname", "surname", "family")):
-            return rng.choice(_LAST)
-        if any(w in name for w in ("legalname", "company", "corporation", "organization", "organisation")):
-            return f"{rng.choice(_WORDS).title()} {rng.choice(_COMPANY)}"
-        if "name" in name:
-            if any(w in name for w in ("person", "people", "player", "driver", "author", "student", "employee",
-                                       "customer", "singer", "artist", "member", "actor", "director", "user",
-                                       "teacher", "owner", "manager")) or name in ("name", "full_name", "fullname"):
-                return f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-            return f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()}"
-        if "gender" in name or name == "sex":
-            return rng.choice(("M", "F"))
-        if "code" in name or "symbol" in name or name.endswith("id") or "number" in name:
-            letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3))
-            return f"{letters}{rng.randint(10, 9999)}"
-        if "status" in name or "type" in name or "category" in name or "level" in name:
-            return rng.choice(("active", "inactive", "pending", "closed", "open", "standard", "premium"))
-        if "description" in name or "comment" in name or "text" in name or "note" in name:
-            return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 7))).capitalize() + "."
-        words = [w for w in re.split(r"[^A-Za-z]+", spec.name) if w]
-        stem = (words[-1] if words else "value").lower()
-        return f"{stem} {rng.choice(_WORDS)} {rng.randint(1, 99)}"
 
     # -- witness rows ------------------------------------------------------------------------------
     def _slot_value(self, slot: Slot):
@@ -513,6 +486,11 @@ class Synthesiser:
                 if plan.primary_key and key in plan.keys:
                     continue
                 self.add_row(table, row)
+                for i, fk in enumerate(fks):  # a self-reference may point at the rows added so far
+                    if fk.ref_table == table:
+                        key = tuple(row.get(c) for c in fk.ref_columns)
+                        if all(v is not None for v in key):
+                            choices[i].append(key)
                 count -= 1
             if self.variant and len(plan.rows) - before > 2:
                 self._remove_some(table, len(plan.rows) - before)
@@ -542,7 +520,7 @@ class Synthesiser:
                 continue
             if not bulk and any(c in row and row[c] is None for c in fk.columns):
                 continue  # a witness that needs this reference to be NULL
-            keys = choices[i] if choices is not None and fk.ref_table != plan.schema.name else self._parent_keys(fk)
+            keys = choices[i] if choices is not None else self._parent_keys(fk)
             if not keys:
                 continue
             chosen = dict(zip(fk.ref_columns, keys[self.rng.randrange(len(keys))]))
@@ -628,6 +606,46 @@ class Synthesiser:
             conn.commit()
         os.replace(tmp, path)
         return path
+
+
+def _text_maker(column: str):
+    """A function of the random generator making text that looks like the column's name says."""
+    name = column.lower()
+    if "email" in name:
+        return lambda rng: f"{rng.choice(_FIRST).lower()}.{rng.choice(_LAST).lower()}{rng.randint(1, 99)}@example.com"
+    if "phone" in name or "fax" in name:
+        return lambda rng: f"+1-{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+    if "url" in name or "website" in name or "link" in name:
+        return lambda rng: f"https://www.{rng.choice(_WORDS)}{rng.randint(1, 999)}.com"
+    if "country" in name or "nation" in name:
+        return lambda rng: rng.choice(_COUNTRIES)
+    if "city" in name or "town" in name or "location" in name or "hometown" in name:
+        return lambda rng: rng.choice(_CITIES)
+    if "address" in name or "street" in name:
+        return lambda rng: f"{rng.randint(1, 999)} {rng.choice(_WORDS).title()} Street"
+    if any(w in name for w in ("first", "fname", "given")):
+        return lambda rng: rng.choice(_FIRST)
+    if any(w in name for w in ("last", "lname", "surname", "family")):
+        return lambda rng: rng.choice(_LAST)
+    if any(w in name for w in ("legalname", "company", "corporation", "organization", "organisation")):
+        return lambda rng: f"{rng.choice(_WORDS).title()} {rng.choice(_COMPANY)}"
+    if "name" in name:
+        if any(w in name for w in ("person", "people", "player", "driver", "author", "student", "employee",
+                                   "customer", "singer", "artist", "member", "actor", "director", "user",
+                                   "teacher", "owner", "manager")) or name in ("name", "full_name", "fullname"):
+            return lambda rng: f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        return lambda rng: f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()}"
+    if "gender" in name or name == "sex":
+        return lambda rng: rng.choice(("M", "F"))
+    if "code" in name or "symbol" in name or name.endswith("id") or "number" in name:
+        return lambda rng: "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3)) + str(rng.randint(10, 9999))
+    if "status" in name or "type" in name or "category" in name or "level" in name:
+        return lambda rng: rng.choice(("active", "inactive", "pending", "closed", "open", "standard", "premium"))
+    if "description" in name or "comment" in name or "text" in name or "note" in name:
+        return lambda rng: " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 7))).capitalize() + "."
+    words = [w for w in re.split(r"[^A-Za-z]+", column) if w]
+    stem = (words[-1] if words else "value").lower()
+    return lambda rng: f"{stem} {rng.choice(_WORDS)} {rng.randint(1, 99)}"
 
 
 def _number(value):
