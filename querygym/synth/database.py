@@ -473,7 +473,12 @@ class Synthesiser:
                     continue
                 kept.append(row)
             plan.rows = kept
-            choices = {i: self._parent_keys(fk) for i, fk in enumerate(fks)}
+            choices = {}
+            for i, fk in enumerate(fks):
+                # parents in a random order of popularity (see _pick): some get many children, some none
+                keys = self._parent_keys(fk)
+                self.rng.shuffle(keys)
+                choices[i] = keys
             count = max(0, self.rows + extra) if self.rows else 0
             before = len(plan.rows)
             attempts = 0
@@ -523,7 +528,7 @@ class Synthesiser:
             keys = choices[i] if choices is not None else self._parent_keys(fk)
             if not keys:
                 continue
-            chosen = dict(zip(fk.ref_columns, keys[self.rng.randrange(len(keys))]))
+            chosen = dict(zip(fk.ref_columns, keys[_pick(self.rng, len(keys))]))
             for c, pc in zip(fk.columns, fk.ref_columns):
                 if row.get(c) is None:
                     row[c] = self._coerce(plan.columns[c], chosen[pc])
@@ -606,6 +611,12 @@ class Synthesiser:
             conn.commit()
         os.replace(tmp, path)
         return path
+
+
+def _pick(rng: random.Random, n: int) -> int:
+    """A skewed index below ``n``: the first parents are popular, the last often childless, as in
+    real data (and so ``NOT IN``, ``EXCEPT`` and outer-join questions have answers)."""
+    return min(int(n * rng.random() ** 2), n - 1)
 
 
 def _text_maker(column: str):
