@@ -45,7 +45,7 @@ def coverage(tasks, root: Path, timeout_s: float = 10.0):
             connections[task.db_id] = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         conn = connections[task.db_id]
         deadline = time.monotonic() + timeout_s
-        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10000)
+        conn.set_progress_handler(lambda d=deadline: 1 if time.monotonic() > d else 0, 10000)
         try:
             rows = conn.execute(task.gold_sql).fetchmany(1)
         except sqlite3.Error as exc:

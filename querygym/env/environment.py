@@ -39,7 +39,12 @@ from querygym.engine.sandbox import open_sandbox
 from querygym.env.episode import Episode
 from querygym.env.handlers import Outcome, check_catalog
 from querygym.env.reward import RewardConfig, RewardTracker
-from querygym.errors import InvalidActionError, InvalidArgumentError, QueryGymError, TaskError
+from querygym.errors import (
+    InvalidActionError,
+    InvalidArgumentError,
+    QueryGymError,
+    TaskError,
+)
 from querygym.scoring.compare import compare_tables
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from querygym.schema import DatabaseSchema, ForeignKey, TableSchema
+from querygym.schema import DatabaseSchema, ForeignKey
 from querygym.synth.database import DEFAULT_ROWS, Synthesiser, column_kind, derive_seed
 from querygym.synth.hints import DatabaseHints
 
@@ -48,7 +48,7 @@ def infer_foreign_keys(schema: DatabaseSchema, joins: Iterable[tuple[tuple[str, 
     """Declared foreign keys plus one per join predicate between a column and another table's
     single-column primary key, when that column has no foreign key yet.
 
-    >>> from querygym.schema import Column
+    >>> from querygym.schema import Column, TableSchema
     >>> s = DatabaseSchema("d", (TableSchema("a", (Column("id"),), ("id",)), TableSchema("b", (Column("a_id"),))))
     >>> infer_foreign_keys(s, [(("b", "a_id"), ("a", "id"))])["b"]
     [ForeignKey(columns=('a_id',), ref_table='a', ref_columns=('id',))]
@@ -150,7 +150,7 @@ def synthesise_dataset(tasks, out: str | Path, *, rows: int = DEFAULT_ROWS, seed
     for task in tasks:
         by_db.setdefault(task.db_id, []).append(task)
     written = []
-    for db_id, group in by_db.items():
+    for group in by_db.values():
         schema = next((s for s in (_schema_of(t) for t in group) if s is not None), None)
         if schema is None:
             continue

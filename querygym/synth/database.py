@@ -106,7 +106,7 @@ def column_kind(type_name: str, name: str = "") -> str:
                                     "height", "weight", "salary", "cost", "value", "budget", "share", "gpa")):
             return "real"
         return "int"
-    return "text" if t else "text"
+    return "text"
 
 
 def derive_seed(*parts: Any) -> int:
@@ -241,7 +241,7 @@ class Synthesiser:
         column, so 10^6 rows cost one call each)."""
         name = spec.name.lower()
         span = self._ranges.get((spec.table, spec.name))
-        if spec.kind == "bool" or (spec.kind == "int" and (name.startswith("is") or name.startswith("has_"))
+        if spec.kind == "bool" or (spec.kind == "int" and name.startswith(("is", "has_"))
                                    and span is None):
             return lambda rng: rng.randint(0, 1)
         if spec.kind in ("int", "real"):
@@ -534,9 +534,7 @@ class Synthesiser:
                     row[c] = self._coerce(plan.columns[c], chosen[pc])
         for c in plan.primary_key:
             if row.get(c) is None:
-                if bulk and not self._is_fk((plan.schema.name, c)):
-                    row[c] = self._fresh(plan, c)
-                elif not bulk:
+                if bulk and not self._is_fk((plan.schema.name, c)) or not bulk:
                     row[c] = self._fresh(plan, c)
                 else:
                     return False

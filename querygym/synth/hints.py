@@ -303,7 +303,7 @@ class DatabaseHints:
             if target is not None:
                 constraints.append((target[0], "null", None))
             return
-        if isinstance(node, exp.Like) or isinstance(node, exp.ILike):
+        if isinstance(node, (exp.Like, exp.ILike)):
             target = self._target(node.this, scope)
             pattern = literal_value(node.expression)
             if target is not None and isinstance(pattern, str):
@@ -411,9 +411,7 @@ class DatabaseHints:
         understands (a cast, a case change, a trim, strftime, substr); wrapper is None for a bare column."""
         wrapper = None
         while True:
-            if isinstance(node, exp.Paren):
-                node = node.this
-            elif isinstance(node, (exp.Cast, exp.TryCast, exp.Lower, exp.Upper, exp.Trim)):
+            if isinstance(node, exp.Paren) or isinstance(node, (exp.Cast, exp.TryCast, exp.Lower, exp.Upper, exp.Trim)):
                 node = node.this
             elif isinstance(node, (exp.TimeToStr, exp.Substring)) and wrapper is None:
                 wrapper = node

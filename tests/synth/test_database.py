@@ -16,7 +16,12 @@ import pytest
 from querygym import QueryGymEnv
 from querygym.converters import load_bird, load_spider, load_tasks
 from querygym.converters.fiben import read_ddl
-from querygym.synth import DatabaseHints, neighbour_paths, synthesise_database, synthesise_dataset
+from querygym.synth import (
+    DatabaseHints,
+    neighbour_paths,
+    synthesise_database,
+    synthesise_dataset,
+)
 from querygym.synth.hints import like_example, time_example
 from tests.support import DATA
 
@@ -120,8 +125,8 @@ def test_literals_ranges_and_patterns_reach_the_rows(tmp_path):
         TableSchema("orders", (Column("id", "INTEGER"), Column("customer_id", "INTEGER"), Column("amount", "REAL"),
                                Column("day", "DATE")), ("id",)),
     ))
-    gold = ["SELECT c.name FROM customer c JOIN orders o ON c.id = o.customer_id "
-            "WHERE c.city = 'Reykjavik' AND o.amount > 5000 AND strftime('%Y', o.day) = '2011'",
+    gold = [("SELECT c.name FROM customer c JOIN orders o ON c.id = o.customer_id "
+             "WHERE c.city = 'Reykjavik' AND o.amount > 5000 AND strftime('%Y', o.day) = '2011'"),
             "SELECT name FROM customer WHERE name LIKE 'Zed%'",
             'SELECT id FROM orders WHERE day BETWEEN "2020-01-01" AND "2020-01-31"']
     hints = DatabaseHints(schema)
@@ -172,7 +177,10 @@ def _play(tasks, filter_condition):
 
 def test_a_plan_right_by_coincidence_is_rewarded_without_neighbours_and_not_with_them(tmp_path):
     root = _shop(tmp_path)
-    load = lambda: load_bird(root / "questions.json", root / "db", tables=root / "tables.json")  # noqa: E731
+
+    def load():
+        return load_bird(root / "questions.json", root / "db", tables=root / "tables.json")
+
     synthesise_dataset(load(), tmp_path / "synth", rows=20, neighbours=3)
 
     plain = load()
