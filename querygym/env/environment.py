@@ -136,6 +136,9 @@ class QueryGymEnv(gym.Env):
             if not playable:
                 raise TaskError("(any)", "no task in the set has a database; nothing can be played")
             task = playable[int(self.np_random.integers(len(playable)))]
+        if task.neighbours and self.dialect != "sqlite":
+            raise InvalidArgumentError(f"task {task.id} has neighbour databases (SQLite files), which the "
+                                       f"{self.dialect!r} engine cannot open; play it with dialect='sqlite'")
         # A task with setup SQL (BIRD-Critic's preprocess_sql) is played in a sandbox copy of its
         # database, thrown away at the next reset or close; other tasks get a no-op sandbox.
         self._close_sandbox()
