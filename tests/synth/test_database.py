@@ -74,13 +74,14 @@ def test_every_synthesised_database_keeps_its_schema_constraints(tmp_path):
     spider = load_spider(DATA / "spider_dev" / "dev.json", tables=DATA / "spider_dev" / "tables.json",
                          keep_missing=True)
     written = synthesise_dataset(bird, tmp_path / "bird", rows=8, real_pools=False)
-    written += synthesise_dataset(spider, tmp_path / "spider", rows=8, real_pools=False)
+    written += synthesise_dataset(spider, tmp_path / "spider", rows=8, neighbours=1)
     fiben = read_ddl(DATA / "fiben" / "FIBEN.sql")
-    written.append(synthesise_database(fiben, [], tmp_path / "fiben", rows=8))
+    written.append(synthesise_database(fiben, [], tmp_path / "fiben", rows=8, neighbours=1))
     assert len(written) == 11 + 20 + 1
     schemas = {**{t.db_id: t.schema for t in bird}, **{t.db_id: t.schema for t in spider}, "fiben": fiben}
     for db in written:
-        assert_constraints(db.path, schemas[db.db_id])
+        for path in [db.path, *db.neighbours]:  # neighbours too (Spider's drawn from its real databases)
+            assert_constraints(path, schemas[db.db_id])
         # declared types: an INTEGER column holds integers only
         for table in schemas[db.db_id]:
             for column in table.columns:
