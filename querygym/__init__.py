@@ -73,10 +73,12 @@ _LAZY = {
     "QueryGymEnv": "querygym.env.environment",
     "RewardConfig": "querygym.env.reward",
     "run_agent": "querygym.runs.runner",
+    "synthesise_dataset": "querygym.synth",
+    "load_fiben": "querygym.converters.fiben",
 }
 #: subpackages and modules reachable as attributes without importing them first
 _SUBMODULES = {"actions", "agents", "bench", "cli", "converters", "dialects", "engine", "env", "plan", "runs",
-               "schema", "scoring", "util"}
+               "schema", "scoring", "synth", "util"}
 
 __all__ = sorted([
     "CatalogError", "DatabaseNotFoundError", "DatasetError", "DecompositionError", "ENV_ID", "ExecutionError",
@@ -103,11 +105,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym import (  # noqa: F401
-        actions, agents, bench, cli, converters, dialects, engine, env, plan, runs, schema, scoring, util,
+        actions, agents, bench, cli, converters, dialects, engine, env, plan, runs, schema, scoring, synth, util,
     )
     from querygym.actions.catalog import Action, Catalog, catalog, load_catalog  # noqa: F401
     from querygym.converters import load_bird, load_tasks  # noqa: F401
     from querygym.converters.builtin import builtin_database, builtin_references, builtin_tasks  # noqa: F401
+    from querygym.converters.fiben import load_fiben  # noqa: F401
     from querygym.converters.tasks import Task, TaskSet  # noqa: F401
     from querygym.converters.writer import write_bird  # noqa: F401
     from querygym.dialects import load_database  # noqa: F401
@@ -119,3 +122,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym.runs.runner import run_agent  # noqa: F401
     from querygym.schema import DatabaseSchema  # noqa: F401
     from querygym.scoring.compare import TableComparison, compare_tables  # noqa: F401
+    from querygym.synth import synthesise_dataset  # noqa: F401
