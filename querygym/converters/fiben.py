@@ -170,7 +170,7 @@ def load_fiben(questions: str | Path, db_root: str | Path | None = None, tables:
     group: dict[str, list[str]] = {}
     for task_id, uid, *_ in records:
         group.setdefault(uid, []).append(task_id)
-    db = given or _synthesised(questions, schema, [r[3] for r in records if r[4] is None], rows=rows, seed=seed,
+    db = given or _synthesised([questions, ddl], schema, [r[3] for r in records if r[4] is None], rows=rows, seed=seed,
                                cache=cache)
     tasks = []
     for task_id, uid, rec, sql, problem in records:
@@ -208,9 +208,11 @@ def _given_data(db_root, schema: DatabaseSchema, cache) -> str | None:
     return None
 
 
-def _synthesised(questions: Path, schema: DatabaseSchema, gold: list[str], *, rows: int, seed: int, cache) -> str:
-    """The path of a database synthesised from the schema and the gold queries (built once, cached)."""
-    folder = cache_dir(f"fiben-synth-r{rows}-s{seed}", questions, base=cache)
+def _synthesised(sources: list[Path], schema: DatabaseSchema, gold: list[str], *, rows: int, seed: int,
+                 cache) -> str:
+    """The path of a database synthesised from the schema and the gold queries (built once per
+    version of the source files, rows and seed, and cached)."""
+    folder = cache_dir(f"fiben-synth-r{rows}-s{seed}", *sources, base=cache)
     path = folder / DB_ID / f"{DB_ID}.sqlite"
     if not path.is_file():
         synthesise_database(schema, gold, folder, rows=rows, seed=seed)
