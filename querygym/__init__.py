@@ -75,10 +75,12 @@ _LAZY = {
     "RewardConfig": "querygym.env.reward",
     "run_agent": "querygym.runs.runner",
     "analyze": "querygym.analysis",
+    "synthesise_dataset": "querygym.synth",
+    "load_fiben": "querygym.converters.fiben",
 }
 #: subpackages and modules reachable as attributes without importing them first
-_SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "dialects", "engine", "env", "integrations", "plan", "runs",
-               "schema", "scoring", "util"}
+_SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "dialects", "engine", "env", "integrations",
+               "plan", "runs", "schema", "scoring", "synth", "util"}
 
 __all__ = sorted([
     "CatalogError", "DatabaseNotFoundError", "DatasetError", "DecompositionError", "ENV_ID", "ExecutionError",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
         runs,
         schema,
         scoring,
+        synth,
         util,
     )
     from querygym.actions.catalog import Action, Catalog, catalog, load_catalog  # noqa: F401
@@ -130,6 +133,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
         builtin_references,
         builtin_tasks,
     )
+    from querygym.converters.fiben import load_fiben  # noqa: F401
     from querygym.converters.tasks import Task, TaskSet  # noqa: F401
     from querygym.converters.writer import write_bird  # noqa: F401
     from querygym.dialects import load_database  # noqa: F401
@@ -141,3 +145,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names __getattr__ serves
     from querygym.runs.runner import run_agent  # noqa: F401
     from querygym.schema import DatabaseSchema  # noqa: F401
     from querygym.scoring.compare import TableComparison, compare_tables  # noqa: F401
+    from querygym.synth import synthesise_dataset  # noqa: F401

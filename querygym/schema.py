@@ -23,6 +23,8 @@ from querygym.util import needs_quotes
 class Column:
     name: str
     type: str = ""
+    #: declared NOT NULL (a DDL schema says so; tables.json files never do)
+    not_null: bool = False
 
 
 @dataclass(frozen=True)

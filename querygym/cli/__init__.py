@@ -10,6 +10,7 @@ querygym bench    decomposition coverage and cross-engine agreement of a dataset
 querygym serve    the web app: explore tasks step by step, analyse one SQL query, watch agents
 querygym analyze  where a text-to-SQL system's predictions go wrong, step by step
 querygym serve-env  serve the environment to OpenEnv clients (extra ``openenv``)
+querygym synth-db synthesise databases (and neighbour databases) for a dataset's schemas
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import sys
 from typing import Sequence
 
 from querygym import __version__
-from querygym.cli import actions, analyze, bench, convert, load_db, play, run, serve, serve_env, tasks
+from querygym.cli import actions, analyze, bench, convert, load_db, play, run, serve, serve_env, synth_db, tasks
 from querygym.cli.common import plain
 from querygym.errors import QueryGymError
 
 #: the sub-commands, in the order ``querygym --help`` lists them
-COMMANDS = (run, play, tasks, actions, convert, load_db, bench, analyze, serve, serve_env)
+COMMANDS = (run, play, tasks, actions, convert, load_db, bench, analyze, synth_db, serve, serve_env)
 
 
 def build_parser() -> argparse.ArgumentParser:

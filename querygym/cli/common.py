@@ -27,7 +27,7 @@ DATABASE_OPTIONS = {
 }
 
 
-def dataset_args(p: argparse.ArgumentParser) -> None:
+def dataset_args(p: argparse.ArgumentParser, *, neighbours: bool = True) -> None:
     """The options that name a dataset (the built-in tasks when none is given)."""
     p.add_argument("--bird", metavar="QUESTIONS", help="a BIRD-format question file (default: the built-in tasks)")
     p.add_argument("--data", metavar="PATH", help="a dataset file or folder in any supported format")
@@ -36,6 +36,9 @@ def dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables", metavar="FILE", help="a tables.json giving schemas")
     p.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
+    if neighbours:
+        p.add_argument("--neighbours", metavar="DIR", help="neighbour databases (written by `querygym synth-db --neighbours K`):"
+                                                           " a task is solved only when right on each of them too")
 
 
 def plain(text: str) -> str:
@@ -82,6 +85,8 @@ def load_tasks(args: argparse.Namespace, *, playable: bool = True):
         tasks = tasks.select(args.task)
     if args.limit is not None:
         tasks = tasks.select(tasks.ids[: args.limit])
+    if getattr(args, "neighbours", None):
+        tasks.with_neighbours(args.neighbours)
     if not len(tasks):
         raise QueryGymError(f"no task selected: --limit {args.limit} leaves none" if args.limit is not None
                             else "no task selected: the dataset holds none")

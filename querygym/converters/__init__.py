@@ -12,6 +12,7 @@ format                    files                                                 
 ``wikisql``               ``*.jsonl`` ``{table_id, question, sql: {sel, agg, conds}}``  ``wikisql``
 ``criteria2sql``          WikiSQL layout plus an executable ``query``                 ``wikisql``
 ``bird_critic``           JSONL ``{instance_id, issue_sql|error_sql, sol_sql, …}``    ``bird_critic``
+``fiben``                 ``FIBEN_Queries.json`` ``{uniqueQueryID, question, SQL}``     ``fiben``
 ========================  ==========================================================  ===============
 
 A folder is read through the one question file in it (``dev.json``, ``dev.jsonl``, …).
@@ -29,6 +30,7 @@ from typing import Any, Callable
 from querygym.converters.bird import load_bird
 from querygym.converters.bird_critic import load_bird_critic
 from querygym.converters.common import first_record, load_tables_json
+from querygym.converters.fiben import load_fiben
 from querygym.converters.sparc import load_cosql, load_sparc
 from querygym.converters.spider import load_spider
 from querygym.converters.tasks import TaskSet
@@ -36,7 +38,7 @@ from querygym.converters.wikisql import load_criteria2sql, load_wikisql
 from querygym.errors import DatasetError
 from querygym.util import did_you_mean
 
-__all__ = ["FORMATS", "detect_format", "load_bird", "load_bird_critic", "load_cosql", "load_criteria2sql",
+__all__ = ["FORMATS", "detect_format", "load_bird", "load_bird_critic", "load_cosql", "load_criteria2sql", "load_fiben",
            "load_sparc", "load_spider", "load_tables_json", "load_tasks", "load_wikisql", "question_file"]
 
 #: format name -> loader(path, *, db_root, tables) -> TaskSet
@@ -48,10 +50,11 @@ FORMATS: dict[str, Callable[..., TaskSet]] = {
     "wikisql": lambda path, *, db_root=None, tables=None: load_wikisql(path, db_root, tables),
     "criteria2sql": lambda path, *, db_root=None, tables=None: load_criteria2sql(path, db_root, tables),
     "bird_critic": lambda path, *, db_root=None, tables=None: load_bird_critic(path, db_root, tables),
+    "fiben": lambda path, *, db_root=None, tables=None: load_fiben(path, db_root, tables),
 }
 
 #: files in a dataset folder that hold schemas or databases, never questions
-_NOT_QUESTIONS = ("tables", "schema", "gold", "db_ids", "sha256")
+_NOT_QUESTIONS = ("tables", "schema", "gold", "db_ids", "sha256")  # FIBEN's folder holds one JSON file
 
 
 def _format_of_record(record: Any) -> str | None:
@@ -59,6 +62,8 @@ def _format_of_record(record: Any) -> str | None:
     if not isinstance(record, dict):
         return None
     keys = set(record)
+    if {"uniqueQueryID", "question", "SQL"} <= keys:
+        return "fiben"
     if {"db_id", "question", "SQL"} <= keys:
         return "bird"
     if "sol_sql" in keys or ({"instance_id"} <= keys and keys & {"issue_sql", "error_sql"}):

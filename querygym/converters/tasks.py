@@ -16,6 +16,7 @@ import functools
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import sqlglot
@@ -34,6 +35,7 @@ from querygym.errors import (
 )
 from querygym.schema import DatabaseSchema
 from querygym.scoring.docs import Corpus, evidence_document
+from querygym.synth import neighbour_paths
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ class Task:
     required_docs: tuple[str, ...] = ()
     #: the SQL a definition-blind analyst would write (for definition-aware tasks)
     naive_sql: str | None = None
+    #: neighbour databases (SQLite files of the same schema, :mod:`querygym.synth`): a robust answer
+    #: equals the gold query's result on each of them too
+    neighbours: tuple[str, ...] = ()
     _target: Any = field(default=None, init=False, repr=False)
+    _neighbour_targets: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +157,24 @@ class Task:
                 if own and backend is not None:
                     backend.close()
             return self._target
+
+    def neighbour_target(self, index: int, backend=None, *, timeout_s: float | None = 30.0):
+        """The gold query's result on neighbour database ``index`` (computed once and cached)."""
+        if index in self._neighbour_targets:
+            return self._neighbour_targets[index]
+        path = self.neighbours[index]
+        own = backend is None
+        try:
+            if own:
+                backend = Backend(path, self.dialect, timeout_s=timeout_s, db_id=self.db_id)
+            result = backend.execute(self.gold_sql, max_rows=None, timeout_s=timeout_s)
+        except QueryGymError as exc:
+            raise TaskError(self.id, f"gold SQL fails on neighbour database {path}: {exc}") from None
+        finally:
+            if own and backend is not None:
+                backend.close()
+        self._neighbour_targets[index] = result
+        return result
 
     def database_schema(self) -> DatabaseSchema:
         """The schema of the task's database (read from it), else the one its tables file gave."""
@@ -234,6 +258,24 @@ class TaskSet:
 
     def select(self, ids: Iterable[Any]) -> "TaskSet":
         return TaskSet([self[i] for i in ids], name=self.name)
+
+    def with_neighbours(self, root: str | Path) -> "TaskSet":
+        """Attach the neighbour databases under ``root`` (``root/<db_id>/neighbours/<k>.sqlite``, as
+        ``querygym synth-db --neighbours K`` writes them) to every task whose database has some;
+        returns this task set.  A task with neighbours is solved only when its answer is right on
+        its database and on every neighbour."""
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: neighbours folder is not a directory")
+        found = 0
+        for task in self.tasks:
+            task.neighbours = tuple(neighbour_paths(root, task.db_id))
+            task._neighbour_targets = {}
+            found += bool(task.neighbours)
+        if not found and self.tasks:
+            raise DatasetError(f"{root}: no neighbour databases for any task (expected "
+                               f"{root}/<db_id>/neighbours/1.sqlite, written by `querygym synth-db --neighbours K`)")
+        return self
 
     def check(self, *, timeout_s: float | None = 30.0) -> list[Problem]:
         """Compute every playable task's target; returns the problems (also kept on the tasks)."""

@@ -41,7 +41,12 @@ from querygym.env.episode import Episode
 from querygym.env.handlers import Outcome, check_catalog
 from querygym.env.reward import RewardConfig, RewardTracker
 from querygym.env.spaces import TextSpace
-from querygym.errors import InvalidActionError, InvalidArgumentError, TaskError
+from querygym.errors import (
+    InvalidActionError,
+    InvalidArgumentError,
+    QueryGymError,
+    TaskError,
+)
 from querygym.scoring.compare import compare_tables
 
 
@@ -97,6 +102,7 @@ class QueryGymEnv(gym.Env):
         self.task: Task | None = None
         self._tracker: RewardTracker | None = None
         self._steps = 0
+        self._solved_plain = False
         self._last_obs = ""
         self._done = False
 
@@ -116,6 +122,9 @@ class QueryGymEnv(gym.Env):
             if not playable:
                 raise TaskError("(any)", "no task in the set has a database; nothing can be played")
             task = playable[int(self.np_random.integers(len(playable)))]
+        if task.neighbours and self.dialect != "sqlite":
+            raise InvalidArgumentError(f"task {task.id} has neighbour databases (SQLite files), which the "
+                                       f"{self.dialect!r} engine cannot open; play it with dialect='sqlite'")
         # A task with setup SQL (BIRD-Critic's preprocess_sql) is played in a sandbox copy of its
         # database, thrown away at the next reset or close; other tasks get a no-op sandbox.
         self._close_sandbox()
@@ -131,6 +140,7 @@ class QueryGymEnv(gym.Env):
                                max_result_rows=self.max_result_rows, np_random=self.np_random)
         self._tracker = RewardTracker(self.reward_config)
         self._steps = 0
+        self._solved_plain = False
         self._cost = 0.0
         self._done = False
         text = self.episode.overview()
@@ -172,6 +182,14 @@ class QueryGymEnv(gym.Env):
                 relation = "different"  # an empty table is a subset of every answer and says nothing
         elif outcome.kind == "report":
             report = outcome.extra["report"]
+        plain_equal = relation == "equal"
+        robust, coincidences = None, []
+        if plain_equal and self.task.neighbours:
+            coincidences = self._neighbour_mismatches(outcome)
+            robust = not coincidences
+            if not robust:
+                relation = "coincidence"  # right on this database only: no reward, the episode goes on
+        self._solved_plain = self._solved_plain or plain_equal
         breakdown = self._tracker.score(outcome.kind, relation, report)
         cost = (outcome.action.spec.cost if outcome.action is not None
                 else float(self.catalog.settings.get("invalid_action_cost", 1.0)))
@@ -185,6 +203,9 @@ class QueryGymEnv(gym.Env):
         text = outcome.text
         if self.relation_feedback and outcome.kind == "cte":
             text += "\n" + comparison_note(comparison)
+        if coincidences:
+            text += (f"\nBut on {len(coincidences)} of {len(self.task.neighbours)} neighbour database(s) of the same "
+                     f"schema the same plan does not give the right answer: it is right here by coincidence.")
         obs = self._clip(text)
         self._last_obs = obs
         info = {
@@ -193,6 +214,10 @@ class QueryGymEnv(gym.Env):
             "cte_id": outcome.node.id if outcome.node is not None and outcome.kind == "cte" else None,
             "error": outcome.error or {}, "reward": breakdown,
             "cost": cost, "total_cost": self._cost, "out_of_budget": out_of_budget, "solved": solved,
+            # right on the task's own database at some step (without neighbours: the same as solved)
+            "solved_plain": self._solved_plain or solved,
+            # with neighbour databases: whether this step's table is right on every one of them
+            "robust": robust, "neighbour_mismatches": coincidences,
         }
         if outcome.kind == "cte":
             info.update(relation=relation, row_count=outcome.row_count, sql=outcome.sql,
@@ -237,6 +262,25 @@ class QueryGymEnv(gym.Env):
         if task.db not in self._backends:
             self._backends[task.db] = Backend(task.db, self.dialect, timeout_s=self.timeout_s, db_id=task.db_id)
         return self._backends[task.db]
+
+    def _neighbour_mismatches(self, outcome: Outcome) -> list[int]:
+        """The neighbour databases (by index) on which the step's SQL does not give the gold query's
+        result there.  A plan that fails to run on a neighbour counts as a mismatch."""
+        mismatches = []
+        ordered = self.task.target_ordered and outcome.node.ordered
+        for index, path in enumerate(self.task.neighbours):
+            if path not in self._backends:
+                self._backends[path] = Backend(path, self.dialect, timeout_s=self.timeout_s, db_id=self.task.db_id)
+            backend = self._backends[path]
+            try:
+                target = self.task.neighbour_target(index, backend if self.dialect == self.task.dialect else None)
+                result = backend.execute(outcome.sql, max_rows=None)
+            except QueryGymError:
+                mismatches.append(index)
+                continue
+            if compare_tables(result.rows, target.rows, ordered=ordered).relation != "equal":
+                mismatches.append(index)
+        return mismatches
 
     def _compare(self, outcome: Outcome):
         result = outcome.result

@@ -14,6 +14,10 @@
 
 An episode is *solved* only when its answer table equals the target (the newest table, or the
 table a report is submitted with); ``info["solved"]`` says so at every step.
+* **robust success**: a task carrying neighbour databases (:mod:`querygym.synth`) is solved only
+  when the table's plan also gives the gold query's result on every neighbour (each target
+  computed there); a table right on the task's database alone has relation ``coincidence``,
+  earns nothing and does not end the episode.  ``info["solved_plain"]`` keeps the plain verdict.
 * ``error`` (default 0.0) for every step whose observation is an error (set it negative to
   penalise invalid actions), and ``step`` (default 0.0) for every step.
 

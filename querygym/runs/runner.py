@@ -74,7 +74,8 @@ def play_episode(env, agent, task, *, time_limit_s: float | None = None) -> tupl
     infrastructure error (``record["infrastructure_error"]``), as is an endpoint or engine failure.
     """
     started = time.perf_counter()
-    record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False, "steps": 0,
+    record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False,
+                              "solved_plain": False, "steps": 0,
                               "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
                               "tokens": {}, "error": None, "requires_report": bool(getattr(task, "requires_report",
                                                                                            False)),
@@ -130,6 +131,7 @@ def play_episode(env, agent, task, *, time_limit_s: float | None = None) -> tupl
             record["report"] = {"score": info["report"]["score"], "quality": info["report"]["quality"],
                                 "answer": info["report"]["answer"], **info["report"]["components"],
                                 "policy_violations": info["report"]["policy_violations"]}
+        record["solved_plain"] = bool(record.get("solved_plain") or info.get("solved_plain") or info.get("solved"))
         if terminated or truncated:
             record["solved"] = bool(info.get("solved"))
             record["terminated"] = bool(terminated)
@@ -368,6 +370,11 @@ def summarise(records: list[dict[str, Any]], *, unplayable: dict[str, str] | Non
         }
     return {
         "episodes": n, "solved": len(solved), "success_rate": len(solved) / n if n else 0.0,
+        # with neighbour databases, solved is the robust verdict; plain counts answers right on the
+        # task's own database (the two are equal without neighbours)
+        "robust_success_rate": len(solved) / n if n else 0.0,
+        "solved_plain": sum(bool(r.get("solved_plain", r["solved"])) for r in records),
+        "plain_success_rate": (sum(bool(r.get("solved_plain", r["solved"])) for r in records) / n) if n else 0.0,
         # solved (the answer equals the target), ended on a wrong answer, or cut off: always apart
         "terminated_wrong": sum(bool(r.get("terminated")) and not r["solved"] for r in records),
         "truncated": sum(bool(r.get("truncated")) for r in records),
@@ -399,6 +406,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"episodes: {summary['episodes']}",
              f"solved:   {summary['solved']} ({summary['success_rate']:.1%}; the answer equals the target)",
              f"ended on a wrong answer: {summary['terminated_wrong']}; truncated: {summary['truncated']}",
+             f"plain success (right on the task's database): {summary.get('solved_plain', summary['solved'])} "
+             f"({summary.get('plain_success_rate', summary['success_rate']):.1%}); robust (every neighbour too): "
+             f"{summary['success_rate']:.1%}",
              f"steps:    {summary['steps']} (errors: {summary['errors']})"]
     if summary["mean_steps_solved"] is not None:
         lines.append(f"mean steps to solve: {summary['mean_steps_solved']:.1f}")

@@ -12,8 +12,8 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[2] / "querygym"
 
 #: lowest first; a module may import its own layer and the layers before it
-LAYERS = ["errors", "util", "schema", "actions", "dialects", "plan", "engine", "scoring", "converters", "data", "env",
-          "agents", "runs", "integrations", "analysis", "bench", "web", "cli"]
+LAYERS = ["errors", "util", "schema", "actions", "dialects", "plan", "engine", "scoring", "synth", "converters", "data",
+          "env", "agents", "runs", "integrations", "analysis", "bench", "web", "cli"]
 #: imports that may stay inside functions: optional extras, loaded only when used
 OPTIONAL = {"psycopg", "pgserver", "duckdb", "duckdb_engine", "ray", "openai", "langchain_core", "matplotlib",
             "starlette", "uvicorn", "jinja2", "httpx", "openenv", "verifiers", "skyrl_gym",
