@@ -1,4 +1,5 @@
-"""``querygym serve``: the web app (Explore, SQL analysis, Agents) on a local port; needs the ``ui`` extra."""
+"""``querygym serve``: the web app (Explore, SQL analysis, Agents, Predictions) on a local port; needs the
+``ui`` extra."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def register(subparsers) -> None:
     dataset_args(serve)
     serve.add_argument("--runs", action="append", default=[], metavar="DIR",
                        help="a folder written by querygym run, or a folder of them (repeatable)")
+    serve.add_argument("--analyses", nargs="+", action="extend", default=[], metavar="DIR",
+                       help="folders written by querygym analyze, or folders of them (their pages: /analyses)")
     serve.add_argument("--dialect", default="sqlite", help="database engine dialect (default: sqlite)")
     serve.add_argument("--timeout", type=float, default=5.0, help="time limit per query in seconds (default: 5)")
     serve.add_argument("--max-steps", type=int, default=200, help="steps per episode (default: 200)")
@@ -33,7 +36,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         raise QueryGymError("querygym serve needs the ui extra: pip install 'querygym-ra[ui]'") from None
     tasks = load_tasks(args)
-    app = create_app(tasks, runs=args.runs, dialect=args.dialect, timeout_s=args.timeout, max_steps=args.max_steps)
+    app = create_app(tasks, runs=args.runs, analyses=args.analyses, dialect=args.dialect, timeout_s=args.timeout,
+                     max_steps=args.max_steps)
     if args.host not in LOCAL:
         print(f"warning: binding to {args.host}: anyone who can reach this address can use the app "
               f"(it has no login); the default is 127.0.0.1", file=sys.stderr)
@@ -44,7 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def startup(sockets=None):
         await original(sockets=sockets)
-        print(f"querygym serve: {len(tasks)} tasks, {len(args.runs)} run folder(s); listening on "
+        print(f"querygym serve: {len(tasks)} tasks, {len(args.runs)} run folder(s), "
+              f"{len(args.analyses)} analysis folder(s); listening on "
               f"http://{host}:{args.port}/ (ready in {time.perf_counter() - started:.1f} s; Ctrl+C stops)",
               flush=True)
 

@@ -1,9 +1,9 @@
-"""The ASGI app behind ``querygym serve``: Explore, SQL analysis and Agents pages, and their JSON API.
+"""The ASGI app behind ``querygym serve``: Explore, SQL analysis, Agents and Predictions pages, and their JSON API.
 
 Every page answers as JSON too (the same URL with ``Accept: application/json``, or its
 ``/api/...`` twin). Starlette and Jinja2 come with the ``ui`` extra and are imported when the
 app is built. Safety: templates escape everything (autoescape), paths never come from a
-request (runs are looked up by folder name among those given at start), episodes live per
+request (runs and analyses are looked up by folder name among those given at start), episodes live per
 browser session (cookie ``querygym_session``) and are capped in number and age, and every
 agent or SQL mistake is shown as an error on the page, not as a server error.
 """
@@ -23,6 +23,8 @@ from querygym import __version__
 from querygym.actions.catalog import LIST_PARAM_TYPES, catalog
 from querygym.converters.tasks import TaskSet
 from querygym.errors import InvalidArgumentError, QueryGymError, UnknownTaskError
+from querygym.web.analyses import FILTERS as ANALYSIS_FILTERS
+from querygym.web.analyses import AnalysisLibrary, plan_steps
 from querygym.web.episodes import SessionStore, Workbench, plan_from_lines
 from querygym.web.live import AGENT_OPTIONS, LiveEpisode
 from querygym.web.runs import FILTERS, RunLibrary, compare_runs
@@ -58,14 +60,20 @@ API_DOC = [
      "one page of a run's episodes"),
     ("GET", "/api/runs/{run}/episodes/{task_id}", "one recorded episode: its record, steps and plan"),
     ("GET", "/api/compare?a=RUN&b=RUN", "two runs of the same tasks, episode by episode"),
+    ("GET", "/api/analyses", "the analyses given with --analyses (folders of querygym analyze), with their summaries"),
+    ("GET", "/api/analyses/{name}?category=&difficulty=&db=&runs=&q=&page=&page_size=",
+     "one page of an analysis' questions (category: one of the taxonomy, wrong or skipped; runs: yes or no)"),
+    ("GET", "/api/analyses/{name}/{index}", "one question's record: SQL, verdict, category, step, both plans"),
+    ("GET", "/api/analyses/compare?a=NAME&b=NAME", "two analyses of the same questions: right/wrong, category shifts"),
     ("POST", "/api/live", '{"task_id", "agent", "base_url"?, "model"?} -> {"live_id"}; then GET '
                           '/api/live/{live_id}/events (server-sent events), POST /api/live/{live_id}/stop'),
 ]
 
 
-def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialect: str = "sqlite",
-               timeout_s: float = 5.0, max_steps: int = 200, max_episodes: int = 8, max_age_s: float = 3600.0):
-    """The Starlette app serving ``tasks`` (and the run folders ``runs``)."""
+def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analyses: list[str] | tuple[str, ...] = (),
+               dialect: str = "sqlite", timeout_s: float = 5.0, max_steps: int = 200, max_episodes: int = 8,
+               max_age_s: float = 3600.0):
+    """The Starlette app serving ``tasks`` (and the run folders ``runs``, the analysis folders ``analyses``)."""
     try:
         import jinja2
         from starlette.applications import Starlette
@@ -84,6 +92,8 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
     library = RunLibrary(runs)
     # read the runs' records in the background now, so the first listing of a large run is already warm
     threading.Thread(target=library.preload, name="querygym-runs-preload", daemon=True).start()
+    predictions = AnalysisLibrary(analyses)
+    threading.Thread(target=predictions.preload, name="querygym-analyses-preload", daemon=True).start()
     lives: dict[str, LiveEpisode] = {}
     cat = catalog()
     env = jinja2.Environment(loader=jinja2.PackageLoader("querygym.web", "templates"),
@@ -131,6 +141,13 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         if run is None:
             raise HTTPException(404, f"No run named {name!r}; runs: {', '.join(library.names()) or 'none given'}")
         return run
+
+    def analysis_of(name: str):
+        analysis = predictions.get(name)
+        if analysis is None:
+            raise HTTPException(404, f"No analysis named {name!r}; analyses: "
+                                     f"{', '.join(predictions.names()) or 'none given (serve --analyses DIR)'}")
+        return analysis
 
     async def threaded(fn, *args, **kwargs):
         from starlette.concurrency import run_in_threadpool
@@ -424,11 +441,87 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         return JSONResponse({"live_id": live.id, "stopping": True})
 
     # ------------------------------------------------------------------ the rest
+    # ------------------------------------------------------------------ predictions (querygym analyze)
     async def predictions_page(request):
-        # The place for the predictions analysis of `querygym analyze` (querygym.analysis), built elsewhere;
-        # the app does not depend on it and says so until it is wired in here.
-        return page(request, "predictions.html", {}, data={"available": False,
-                                                           "note": "predictions analysis is not wired in yet"})
+        return RedirectResponse("/analyses", status_code=301)
+
+    def analysis_card(analysis) -> dict[str, Any]:
+        summary = analysis.summary
+        return {"name": analysis.name, "questions": summary.get("questions"), "scored": summary.get("scored"),
+                "skipped": summary.get("skipped"), "accuracy": summary.get("accuracy") or {},
+                "runs": summary.get("runs"),
+                "categories": {k: v["count"] for k, v in (summary.get("categories") or {}).items()},
+                "tie_at_limit": (summary.get("tie_at_limit") or {}).get("count", 0),
+                "dataset": analysis.config.get("dataset") or "", "has_chart": analysis.chart_png() is not None}
+
+    async def analyses_page(request):
+        cards = [analysis_card(a) for a in predictions]
+        return page(request, "analyses.html", {"analyses": cards}, data={"analyses": cards})
+
+    async def analysis_page(request):
+        analysis = analysis_of(request.path_params["name"])
+        params = request.query_params
+        filters = {k: params[k] for k in ANALYSIS_FILTERS if params.get(k)}
+        size = min(500, max(1, _int(params.get("page_size", "50"), "page_size")))
+        listing = await threaded(analysis.listing, filters, _int(params.get("page", "1"), "page"), size)
+        if wants_json(request):
+            return JSONResponse(_plain(listing))
+        context = {"card": analysis_card(analysis), "listing": listing, "filters": filters,
+                   "others": [n for n in predictions.names() if n != analysis.name]}
+        return page(request, "analysis.html", context)
+
+    async def analysis_chart(request):
+        png = analysis_of(request.path_params["name"]).chart_png()
+        if png is None:
+            raise HTTPException(404, "this analysis has no report.png (querygym analyze draws it with the report "
+                                     "extra: pip install 'querygym-ra[report]')")
+        return FileResponse(png, media_type="image/png")
+
+    def repair_task(record: dict[str, Any]) -> tuple[Any, str]:
+        """The served task a question is about, or why there is none (another dataset is served)."""
+        question_id = record.get("question_id")
+        if question_id is None or question_id not in tasks:
+            return None, (f"question {question_id} is not among the served tasks; start querygym serve with the "
+                          f"dataset this analysis was made on to repair it")
+        task = tasks[question_id]
+        if task.db_id != record.get("db_id") or (record.get("question") and task.question != record["question"]):
+            return None, (f"task {question_id} of the served dataset is another question (on {task.db_id}); start "
+                          f"querygym serve with the dataset this analysis was made on to repair it")
+        if not task.playable:
+            return None, f"task {question_id} cannot be played here: {task.problem or 'no database'}"
+        return task, ""
+
+    async def analysis_question(request):
+        analysis = analysis_of(request.path_params["name"])
+        index = request.path_params["index"]
+        record, before, after = await threaded(analysis.question, index)
+        if record is None:
+            raise HTTPException(404, f"analysis {analysis.name} has no question with index {index}")
+        task, why_not = repair_task(record)
+        failing = record.get("category") == "execution_error"
+        marked = record.get("step") if record.get("category") not in (None, "correct") else None
+        gold_marked = record.get("gold_step") if marked is not None and not failing else None
+        repair = (f"/analyze?{urlencode({'task': task.id, 'sql': record.get('sql') or ''})}"
+                  if task is not None else None)
+        context = {"analysis": analysis.name, "r": record, "before": before, "after": after,
+                   "pred_steps": plan_steps(record.get("pred_actions") or [], marked),
+                   "gold_steps": plan_steps(record.get("gold_actions") or [], gold_marked),
+                   "mark": "failing" if failing else "diverging", "repair_url": repair, "why_not": why_not}
+        return page(request, "analysis_question.html", context,
+                    data={"analysis": analysis.name, "record": record, "previous": before, "next": after,
+                          "repair_url": repair})
+
+    async def analyses_compare(request):
+        a, b = request.query_params.get("a"), request.query_params.get("b")
+        result = None
+        if a and b:
+            for name in (a, b):
+                analysis_of(name)  # an unknown name is a 404 that lists the analyses
+            result = await threaded(predictions.compare, a, b)
+        elif request.url.path.startswith("/api/"):
+            raise InvalidArgumentError("GET /api/analyses/compare needs ?a=NAME&b=NAME")
+        return page(request, "analyses_compare.html", {"names": predictions.names(), "a": a or "", "b": b or "",
+                                                       "result": result}, data=result)
 
     async def api_index(request):
         rows = [{"method": m, "path": p, "returns": r} for m, p, r in API_DOC]
@@ -458,6 +551,11 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         Route("/compare", compare_page),
         Route("/live", live_page),
         Route("/predictions", predictions_page),
+        Route("/analyses", analyses_page),
+        Route("/analyses/compare", analyses_compare),
+        Route("/analyses/{name}", analysis_page),
+        Route("/analyses/{name}/report.png", analysis_chart),
+        Route("/analyses/{name}/{index:int}", analysis_question),
         Route("/runs/{run}/scorecard.png", scorecard),
         Route("/runs/{run}", run_page),
         Route("/runs/{run}/{task_id}", run_episode),
@@ -474,6 +572,10 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
         Route("/api/runs/{run}/episodes", run_page),
         Route("/api/runs/{run}/episodes/{task_id}", run_episode),
         Route("/api/compare", compare_page),
+        Route("/api/analyses", analyses_page),
+        Route("/api/analyses/compare", analyses_compare),
+        Route("/api/analyses/{name}", analysis_page),
+        Route("/api/analyses/{name}/{index:int}", analysis_question),
         Route("/api/live", live_start, methods=["POST"]),
         Route("/api/live/{live_id}/events", live_events),
         Route("/api/live/{live_id}/stop", live_stop, methods=["POST"]),
@@ -481,7 +583,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), dialec
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SessionMiddleware)],
                     exception_handlers={QueryGymError: on_error, HTTPException: on_error, ValueError: on_error})
-    app.state.store, app.state.bench, app.state.lives = store, bench, lives
+    app.state.store, app.state.bench, app.state.lives, app.state.analyses = store, bench, lives, predictions
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -13,9 +14,12 @@ pytest.importorskip("httpx")
 from starlette.testclient import TestClient  # noqa: E402
 
 import querygym  # noqa: E402
+from querygym.errors import InvalidArgumentError  # noqa: E402
 from querygym.runs.runner import run_agent  # noqa: E402
 from querygym.web.app import ASSETS, create_app, observation_blocks  # noqa: E402
-from tests.support import HOSTILE, act, hostile_tasks  # noqa: E402
+from tests.support import DATA, HOSTILE, SPIDER, act, hostile_tasks  # noqa: E402
+
+PREDICTIONS = DATA / "predictions" / "spider_dev"
 
 ANSWER_0 = act("perform_filter", "products", "category = 'Hardware' AND list_price > 1000", "product_name")
 
@@ -225,9 +229,14 @@ def test_static_assets_are_vendored_with_versions(client):
     assert client.get("/static/dagre-3.1.3.LICENSE.txt").status_code == 200
 
 
-def test_api_index_and_predictions_placeholder(client):
+def test_api_index_and_predictions_redirect(client):
     assert any(r["path"] == "/api/analyze" for r in client.get("/api").json()["routes"])
-    assert client.get("/predictions", headers={"Accept": "application/json"}).json()["available"] is False
+    assert any(r["path"].startswith("/api/analyses/{name}") for r in client.get("/api").json()["routes"])
+    assert client.get("/predictions", follow_redirects=False).headers["location"] == "/analyses"
+    empty = client.get("/analyses")
+    assert empty.status_code == 200 and "querygym serve ... --analyses DIR" in empty.text
+    assert client.get("/api/analyses").json() == {"analyses": []}
+    assert client.get("/analyses/nope").status_code == 404
 
 
 def test_hostile_values_stay_text(tmp_path):
@@ -250,3 +259,163 @@ def test_observation_tables_are_cut_from_text():
     blocks = observation_blocks("Rows: 2\nname\n----\nAnn\nBo\nSQL:\nSELECT 1")
     assert [b["kind"] for b in blocks] == ["text", "table", "text"]
     assert blocks[1]["rows"] == [["Ann"], ["Bo"]]
+
+
+# ---------------------------------------------------------------------- predictions (querygym analyze folders)
+#: 20 Spider dev questions: right ones, wrong ones of several categories, two that do not run (312, 632)
+#: and one without a database (429, wta_1)
+SAMPLE = [*range(10), 16, 23, 37, 54, 65, 66, 75, 312, 429, 632]
+
+
+@pytest.fixture(scope="module")
+def spider():
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("../shared/data/spider_dev is absent")
+    return querygym.load_tasks(SPIDER / "dev.json", db_root=SPIDER / "database", tables=SPIDER / "tables.json")
+
+
+@pytest.fixture(scope="module")
+def analyses(spider, tmp_path_factory):
+    root = tmp_path_factory.mktemp("analyses")
+    for name in ("din_sql", "c3"):
+        querygym.analyze(PREDICTIONS / {"din_sql": "din_sql_gpt4", "c3": "c3_gpt35"}[name] / "pred.sql", spider,
+                         root / name, only=SAMPLE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def predictions(spider, analyses):
+    app = create_app(spider, analyses=[str(analyses / "din_sql"), str(analyses / "c3")])
+    with TestClient(app) as c:
+        yield c
+
+
+def records_of(folder):
+    return [json.loads(line) for line in (folder / "analysis.jsonl").read_text().splitlines()]
+
+
+def test_analyses_are_listed_with_accuracies_categories_and_chart(predictions, analyses):
+    listed = predictions.get("/api/analyses").json()["analyses"]
+    assert [a["name"] for a in listed] == ["din_sql", "c3"]
+    din = listed[0]
+    summary = json.loads((analyses / "din_sql" / "summary.json").read_text())
+    assert din["questions"] == 20 and din["skipped"] == 1 and din["accuracy"] == summary["accuracy"]
+    assert din["categories"]["execution_error"] == 2 and sum(din["categories"].values()) == 19
+    page = predictions.get("/analyses")
+    assert page.status_code == 200 and 'href="/analyses/din_sql?category=execution_error"' in page.text
+    assert "/analyses/din_sql/report.png" in page.text and "/analyses/compare?a=din_sql&amp;b=c3" in page.text
+    chart = predictions.get("/analyses/din_sql/report.png")
+    assert chart.headers["content-type"] == "image/png" and chart.content[:4] == b"\x89PNG"
+    assert predictions.get("/analyses", headers={"Accept": "application/json"}).json()["analyses"] == listed
+
+
+def test_question_list_filters_and_pages(predictions, analyses):
+    records = records_of(analyses / "din_sql")
+    everything = predictions.get("/api/analyses/din_sql", params={"page_size": 500}).json()
+    assert everything["total"] == everything["matching"] == 20
+    assert [q["index"] for q in everything["questions"]] == SAMPLE
+    assert everything["facets"]["category"]["skipped"] == 1 and "concert_singer" in everything["facets"]["db"]
+    failing = predictions.get("/api/analyses/din_sql", params={"category": "execution_error"}).json()
+    assert [q["index"] for q in failing["questions"]] == [312, 632]
+    assert predictions.get("/api/analyses/din_sql", params={"runs": "no"}).json()["matching"] == 2
+    assert predictions.get("/api/analyses/din_sql", params={"runs": "yes"}).json()["matching"] == 17
+    wrong = predictions.get("/api/analyses/din_sql", params={"category": "wrong"}).json()
+    assert wrong["matching"] == sum(r["category"] not in (None, "correct") for r in records) >= 7
+    hard = predictions.get("/api/analyses/din_sql", params={"difficulty": "hard", "db": "pets_1"}).json()
+    assert {q["index"] for q in hard["questions"]} == {r["index"] for r in records
+                                                        if r["difficulty"] == "hard" and r["db_id"] == "pets_1"}
+    found = predictions.get("/api/analyses/din_sql", params={"q": "dog but does not have a CAT"}).json()
+    assert [q["index"] for q in found["questions"]] == [66]
+    paged = predictions.get("/api/analyses/din_sql", params={"page": 2, "page_size": 8}).json()
+    assert paged["pages"] == 3 and [q["index"] for q in paged["questions"]] == SAMPLE[8:16]
+    page = predictions.get("/analyses/din_sql", params={"category": "execution_error"})
+    assert page.status_code == 200 and '<tr data-index="632">' in page.text and 'data-index="0"' not in page.text
+    assert '<span class="badge cat-execution_error">execution_error</span>' in page.text
+    twin = predictions.get("/analyses/din_sql", params={"category": "execution_error"},
+                           headers={"Accept": "application/json"}).json()
+    assert twin == failing
+    assert predictions.get("/api/analyses/din_sql", params={"category": "nope"}).status_code == 400
+    assert predictions.get("/api/analyses/din_sql", params={"runs": "maybe"}).status_code == 400
+    assert predictions.get("/api/analyses/nope").status_code == 404
+
+
+def test_question_page_marks_the_diverging_step_and_opens_sql_analysis(predictions, analyses):
+    record = next(r for r in records_of(analyses / "din_sql") if r["index"] == 66)
+    assert record["category"] == "filter" and record["step"] == 3 and record["gold_step"] == 3
+    page = predictions.get("/analyses/din_sql/66")
+    assert page.status_code == 200 and record["question"] in page.text
+    assert '<span class="badge cat-filter" id="category">filter</span>' in page.text
+    assert '<li class="plan-step diverging" data-step="3">' in page.text  # the prediction's step 3
+    assert '<li class="plan-step compared" data-step="3">' in page.text  # the gold step it was held to
+    assert page.text.count("plan-step diverging") == 1 and "1 column and 1 row of the target are missing" in page.text
+    assert 'href="/analyses/din_sql/65" rel="prev"' in page.text
+    data = predictions.get("/api/analyses/din_sql/66").json()
+    assert data["record"] == record and data["previous"] == 65 and data["next"] == 75
+    repaired = predictions.get(data["repair_url"])  # the prediction, filled in on the SQL analysis page
+    assert repaired.status_code == 200 and "dog but does not have a cat" in repaired.text
+    assert "WHERE T3.PetType  =  &#39;dog&#39; EXCEPT SELECT" in repaired.text and 'id="analysis-data"' in repaired.text
+    assert data["repair_url"].startswith("/analyze?task=66&sql=")
+
+
+def test_question_page_of_a_failing_prediction_and_of_a_skipped_question(predictions):
+    page = predictions.get("/analyses/din_sql/632")
+    assert '<span class="badge cat-execution_error" id="category">' in page.text
+    assert "plan-step failing" in page.text and "plan-step compared" not in page.text
+    assert "T2.series_name" in page.text and 'id="repair"' in page.text
+    skipped = predictions.get("/analyses/din_sql/429")
+    assert skipped.status_code == 200 and "Not scored" in skipped.text and "wta_1" in skipped.text
+    assert 'id="repair"' not in skipped.text  # no database: nothing to repair
+    assert predictions.get("/analyses/din_sql/1000").status_code == 404
+    assert predictions.get("/api/analyses/din_sql/1000").status_code == 404
+
+
+def test_the_repair_button_needs_the_analysed_dataset(analyses):
+    with TestClient(create_app(querygym.builtin_tasks(), analyses=[str(analyses)])) as c:
+        assert {a["name"] for a in c.get("/api/analyses").json()["analyses"]} == {"din_sql", "c3"}
+        data = c.get("/api/analyses/din_sql/0").json()
+        assert data["repair_url"] is None
+        assert "start querygym serve with the dataset" in c.get("/analyses/din_sql/0").text
+
+
+def test_compare_two_analyses(predictions, analyses):
+    from querygym.analysis.report import compare_analyses
+
+    expected = compare_analyses(analyses / "din_sql", analyses / "c3")
+    result = predictions.get("/api/analyses/compare", params={"a": "din_sql", "b": "c3"}).json()
+    assert result["a"] == "din_sql" and result["b"] == "c3"  # named as the app names them, no server paths
+    for key in ("questions", "accuracy", "both_right", "both_wrong", "only_a_right", "only_b_right", "categories",
+                "shifts"):
+        assert result[key] == expected[key]
+    assert [q["index"] for q in result["only_a_right_questions"]] == expected["only_a_right"]
+    page = predictions.get("/analyses/compare", params={"a": "din_sql", "b": "c3"})
+    assert page.status_code == 200 and 'id="shifts"' in page.text and str(analyses) not in page.text
+    for index in expected["only_a_right"]:
+        assert f'href="/analyses/din_sql/{index}"' in page.text
+    assert predictions.get("/analyses/compare").status_code == 200
+    assert predictions.get("/api/analyses/compare").status_code == 400
+    assert predictions.get("/api/analyses/compare", params={"a": "din_sql", "b": "nope"}).status_code == 404
+
+
+def test_analyses_come_only_from_the_command_line(spider, analyses, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="not a directory"):
+        create_app(spider, analyses=[str(tmp_path / "missing")])
+    with pytest.raises(InvalidArgumentError, match="no analysis.jsonl"):
+        create_app(spider, analyses=[str(tmp_path)])
+    shutil.copytree(analyses / "c3", tmp_path / "compare")
+    with pytest.raises(InvalidArgumentError, match="rename the folder"):
+        create_app(spider, analyses=[str(tmp_path / "compare")])
+
+
+def test_hostile_questions_and_sql_stay_text(spider, analyses, tmp_path):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    records = records_of(analyses / "din_sql")
+    for r in records:
+        r["question"], r["sql"] = HOSTILE, f"SELECT '{HOSTILE}'"
+        r["pred_actions"] = [json.dumps(["perform_projection", "t", HOSTILE])]
+    (folder / "analysis.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    with TestClient(create_app(spider, analyses=[str(folder)])) as c:
+        for path in ("/analyses", "/analyses/hostile", "/analyses/hostile/66", "/analyses/hostile?q=script"):
+            text = c.get(path).text
+            assert HOSTILE not in text, path
+        assert "&lt;script&gt;" in c.get("/analyses/hostile/66").text

@@ -1,7 +1,7 @@
 """The web app in a real browser: ``querygym serve`` on a free port, driven by headless Chromium.
 
 Every request the pages make must go to the local server; any other is blocked and fails the test.
-Set ``QUERYGYM_SCREENSHOTS=DIR`` to keep screenshots of the three pages (the README's come from here).
+Set ``QUERYGYM_SCREENSHOTS=DIR`` to keep screenshots of the pages (the README's come from here).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ pytest.importorskip("starlette")
 
 import querygym  # noqa: E402
 from querygym.runs.runner import run_agent  # noqa: E402
+from tests.support import DATA, SPIDER  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,14 +39,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    tasks = querygym.builtin_tasks()
-    run_agent(tasks.select(["2", "3"]), {"name": "oracle"}, runs / "oracle", progress=None)
+def serve(*args: str):
+    """``querygym serve ARGS`` on a free port, as a generator yielding its base URL (for fixtures)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "querygym", "serve", "--runs", str(runs), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "querygym", "serve", *args, "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
@@ -57,6 +55,28 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    tasks = querygym.builtin_tasks()
+    run_agent(tasks.select(["2", "3"]), {"name": "oracle"}, runs / "oracle", progress=None)
+    yield from serve("--runs", str(runs))
+
+
+@pytest.fixture(scope="module")
+def spider_server(tmp_path_factory):
+    """The app on Spider dev with an analysis of 20 of DIN-SQL's predictions (folder din_sql)."""
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("../shared/data/spider_dev is absent")
+    dataset = ["--data", str(SPIDER / "dev.json"), "--db-root", str(SPIDER / "database"),
+               "--tables", str(SPIDER / "tables.json")]
+    tasks = querygym.load_tasks(SPIDER / "dev.json", db_root=SPIDER / "database", tables=SPIDER / "tables.json")
+    out = tmp_path_factory.mktemp("analyses") / "din_sql"
+    querygym.analyze(DATA / "predictions" / "spider_dev" / "din_sql_gpt4" / "pred.sql", tasks, out,
+                     only=[*range(10), 16, 23, 37, 54, 65, 66, 75, 312, 429, 632])
+    yield from serve(*dataset, "--analyses", str(out))
+
+
+@pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -64,8 +84,8 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server):
+def local_page(browser, server):
+    """A page whose requests may go only to ``server``; fails the test on any other request or a script error."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     outside, errors = [], []
@@ -83,6 +103,16 @@ def page(browser, server):
     context.close()
     assert not outside, f"requests to other hosts: {outside}"
     assert not errors, f"script errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, server):
+    yield from local_page(browser, server)
+
+
+@pytest.fixture
+def spider_page(browser, spider_server):
+    yield from local_page(browser, spider_server)
 
 
 def shot(pg, name):
@@ -186,6 +216,32 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidd
 
 def test_every_control_has_an_accessible_label(page, server):
     for path in ["/tasks", "/tasks/0", "/analyze?task=0&source=gold", "/runs", "/runs/oracle", "/runs/oracle/3",
-                 "/compare?a=oracle&b=oracle", "/live"]:
+                 "/compare?a=oracle&b=oracle", "/live", "/analyses"]:
         page.goto(server + path)
         assert page.evaluate(UNLABELLED) == [], path
+
+
+def test_open_an_analysis_filter_to_a_category_and_repair_a_question(spider_page, spider_server):
+    page = spider_page
+    page.goto(spider_server + "/analyses")
+    page.get_by_role("link", name="din_sql", exact=True).click()
+    page.wait_for_selector("#questions")
+    assert page.locator("#questions tbody tr").count() == 20
+    assert page.evaluate(UNLABELLED) == []
+    shot(page, "analysis.png")
+    page.get_by_label("Category").select_option("execution_error")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**category=execution_error**")
+    rows = page.locator("#questions tbody tr")
+    assert rows.count() == 2 and page.locator("#questions .badge.cat-execution_error").count() == 2
+    page.locator('#questions tr[data-index="632"] a').first.click()
+    page.wait_for_selector("#pred-plan")
+    assert page.locator("#category").inner_text() == "execution_error"
+    failing = page.locator("#pred-plan li.failing")
+    assert failing.count() == 1 and "series_name" in page.locator("#detail").inner_text()
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_role("button", name="Open in SQL analysis to repair").click()
+    page.wait_for_selector("#sql")
+    assert "T2.series_name" in page.locator("#sql").input_value()
+    assert page.locator("#verdict").inner_text() == "error"  # as one statement it fails, as the analysis said
+    page.locator("#steps-graph .gnode").first.wait_for()  # and its steps are drawn, ready for Explore
