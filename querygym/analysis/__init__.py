@@ -26,6 +26,16 @@ resumes where it stopped.  A record holds ``index`` (position in the questions f
 ``gold_actions``.  A question that cannot be scored (no database) has ``category`` None and says
 why in ``skipped``.
 
+When the task set carries neighbour databases (``tasks.with_neighbours(DIR)``, written by
+``querygym synth-db --neighbours K``), a prediction equal to the gold result is also run on every
+neighbour of its database and compared with the gold query's result there, as the environment's
+robust reward judges (:meth:`~querygym.converters.tasks.Task.neighbour_mismatches`).  The record
+then holds ``robust`` (right on the database and on every neighbour; None when its database has
+no neighbours), ``coincidence_on`` (the 0-based indexes of the neighbours where it differs, or
+fails) and ``coincidence`` (right on the database only).  The taxonomy stays fixed: such a
+prediction keeps category ``correct`` (the plain semantics) and is flagged ``coincidence``; the
+summary gives the robust accuracy beside the plain one.
+
 >>> from querygym.converters.builtin import builtin_tasks
 >>> tasks = builtin_tasks()
 >>> result = analyze([t.gold_sql for t in tasks], tasks)
@@ -100,6 +110,12 @@ def analyze(predictions: str | Path | Sequence[str] | Sequence[Prediction], task
     if workers < 1:
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     questions = questions_of(tasks)
+    with_neighbours = [t for t in tasks if t.neighbours]
+    wrong_engine = next((t for t in with_neighbours if (dialect or t.dialect) != "sqlite"), None)
+    if wrong_engine is not None:
+        raise InvalidArgumentError(f"task {wrong_engine.id} has neighbour databases (SQLite files), which the "
+                                   f"{dialect or wrong_engine.dialect!r} engine cannot open; analyse on sqlite or "
+                                   f"without neighbours")
     preds = _predictions(predictions, questions)
     if only is not None:
         wanted = {str(i) for i in only}
@@ -111,6 +127,8 @@ def analyze(predictions: str | Path | Sequence[str] | Sequence[Prediction], task
         config = {"format": FORMAT, "predictions": str(predictions) if isinstance(predictions, (str, Path)) else None,
                   "predictions_digest": _digest(preds), "dataset": getattr(tasks, "name", ""),
                   "dialect": dialect, "questions": len(preds)}
+        if with_neighbours:  # robust verdicts differ with other neighbours: a resumed analysis must use the same
+            config["neighbours"] = _digest_neighbours(with_neighbours)
         _check_resume(out_dir / "analysis.json", config)
         for p in preds:
             path = out_dir / "questions" / f"{p.index}.json"
@@ -186,7 +204,8 @@ def _skipped(p: Prediction, reason: str, tasks) -> dict[str, Any]:
             "difficulty": task.difficulty if task is not None else "", "question": task.question if task else "",
             "sql": p.sql, "gold_sql": task.gold_sql if task else None, "runs": None, "verdict": None,
             "spider_ex": None, "bird_ex": None, "category": None, "step": None, "operation": None,
-            "detail": None, "skipped": reason, "pred_actions": [], "gold_actions": []}
+            "detail": None, "skipped": reason, "pred_actions": [], "gold_actions": [], "robust": None,
+            "coincidence": False, "coincidence_on": []}
 
 
 # ---------------------------------------------------------------------- workers
@@ -221,8 +240,30 @@ def _worker_analyse(chunk: list[Prediction]) -> list[dict[str, Any]]:
             record.update(runs=None, verdict=None, spider_ex=False, bird_ex=False, category="other", step=0,
                           operation=None, reason=f"analysis failed: {exc}", detail=f"analysis failed: {exc}",
                           pred_actions=[], gold_actions=[])
+        record.update(_robustness(task, p.sql, record, dialect))
         out.append(record)
     return out
+
+
+def _robustness(task, sql: str, record: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """``robust``, ``coincidence`` and ``coincidence_on`` of a record: a prediction equal to the gold
+    result on the task's database is run on every neighbour database and compared there with the
+    gold query's result on that neighbour, as the environment's robust reward does."""
+    if not task.neighbours:
+        return {"robust": None, "coincidence": False, "coincidence_on": []}
+    if record.get("category") != "correct":
+        return {"robust": False, "coincidence": False, "coincidence_on": []}
+    backends = _WORKER["backends"]
+
+    def backend_for(path: str) -> Backend:
+        if (path, dialect) not in backends:
+            backends[(path, dialect)] = Backend(path, dialect, timeout_s=_WORKER["timeout_s"], db_id=task.db_id)
+        return backends[(path, dialect)]
+
+    ordered = bool((record.get("verdict") or {}).get("ordered"))
+    differs = task.neighbour_mismatches(sql, ordered=ordered, backend_for=backend_for, dialect=dialect,
+                                        timeout_s=_WORKER["timeout_s"])
+    return {"robust": not differs, "coincidence": bool(differs), "coincidence_on": differs}
 
 
 def _run_pool(tasks, todo, dialect, timeout_s, workers, finish) -> None:
@@ -256,6 +297,13 @@ def _digest(preds: list[Prediction]) -> str:
     h = hashlib.sha256()
     for p in preds:
         h.update(f"{p.index}\t{p.question_id}\t{p.sql}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _digest_neighbours(tasks) -> str:
+    h = hashlib.sha256()
+    for t in tasks:
+        h.update(f"{t.id}\t{'|'.join(map(str, t.neighbours))}\n".encode())
     return h.hexdigest()[:16]
 
 

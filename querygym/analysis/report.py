@@ -11,6 +11,12 @@ runs.  Skipped questions are counted apart, with their reasons.  A prediction fl
 record but is counted under ``tie_at_limit``, not under its category: it is no error, and not
 ``correct`` either, which stays strict equality.
 
+With neighbour databases (records carrying ``robust``), every block also gives
+``accuracy["querygym_robust"]`` — right on the database and on every neighbour; a question whose
+database has no neighbours counts as it does plainly, as in the environment — and ``coincidence``,
+the predictions ``correct`` on the database but not on some neighbour (they stay ``correct`` in
+the categories).
+
 >>> records = [{"index": 0, "db_id": "a", "difficulty": "easy", "category": "correct", "runs": True,
 ...             "spider_ex": True, "bird_ex": True},
 ...            {"index": 1, "db_id": "a", "difficulty": "hard", "category": "filter", "runs": True,
@@ -41,6 +47,8 @@ _SEMANTICS = {
                  "makes the rows equal, as sequences if the gold SQL contains ORDER BY, else as multisets; "
                  "exact values",
     "bird_ex": "BIRD evaluator: set(prediction rows) == set(gold rows), column order kept, exact values",
+    "querygym_robust": "querygym's, on the question's database and on every neighbour database of the same schema "
+                       "(the gold query's result computed on each)",
 }
 
 
@@ -48,23 +56,25 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts, shares and accuracies of analysed records (see the module docstring)."""
     scored = [r for r in records if r.get("category") is not None]
     skipped = [r for r in records if r.get("category") is None]
+    robust = any(r.get("robust") is not None for r in scored)
     summary: dict[str, Any] = {
         "format": "querygym-analysis-summary/1",
         "questions": len(records),
         "scored": len(scored),
         "skipped": len(skipped),
         "skipped_reasons": dict(Counter(_short(r.get("skipped") or "") for r in skipped).most_common()),
-        **_block(scored),
+        **_block(scored, robust),
         "gold_ambiguous": sum(bool(r.get("gold_ambiguous")) for r in scored),
-        "by_difficulty": {k: _block(v) for k, v in sorted(_group(scored, "difficulty").items(), key=_difficulty_order)},
-        "by_database": {k: _block(v) for k, v in sorted(_group(scored, "db_id").items())},
-        "semantics": _SEMANTICS,
+        "by_difficulty": {k: _block(v, robust)
+                          for k, v in sorted(_group(scored, "difficulty").items(), key=_difficulty_order)},
+        "by_database": {k: _block(v, robust) for k, v in sorted(_group(scored, "db_id").items())},
+        "semantics": {k: v for k, v in _SEMANTICS.items() if robust or k != "querygym_robust"},
         "taxonomy": CATEGORIES,
     }
     return summary
 
 
-def _block(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _block(records: list[dict[str, Any]], robust: bool = False) -> dict[str, Any]:
     n = len(records)
     # a pick among rows tied at the gold LIMIT keeps its category for the reader but is no error
     counts = Counter(r["category"] for r in records if not r.get("tie_at_limit"))
@@ -73,7 +83,7 @@ def _block(records: list[dict[str, Any]]) -> dict[str, Any]:
     def share(k: int) -> float:
         return round(k / n, 4) if n else 0.0
 
-    return {
+    block = {
         "n": n,
         "accuracy": {"querygym": share(counts["correct"]),
                      "querygym_with_ties": share(counts["correct"] + ties),
@@ -83,6 +93,13 @@ def _block(records: list[dict[str, Any]]) -> dict[str, Any]:
         "categories": {c: {"count": counts[c], "share": share(counts[c])} for c in CATEGORIES},
         "tie_at_limit": {"count": ties, "share": share(ties)},
     }
+    if robust:
+        # right by coincidence: ``correct`` on the database, not on some neighbour
+        coincidences = sum(r.get("category") == "correct" and bool(r.get("coincidence")) for r in records)
+        block["accuracy"]["querygym_robust"] = share(counts["correct"] - coincidences)
+        block["coincidence"] = {"count": coincidences, "share": share(coincidences)}
+        block["neighbour_checked"] = sum(r.get("robust") is not None for r in records)
+    return block
 
 
 def _group(records: list[dict[str, Any]], key: str) -> dict[str, list]:
@@ -108,6 +125,7 @@ def _short(reason: str) -> str:
 def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """The report: accuracies, categories, per difficulty and database, then every wrong prediction."""
     acc = summary["accuracy"]
+    robust = "querygym_robust" in acc
     lines = ["# Where did the model go wrong? (querygym analyze)", "",
              f"- questions: {summary['questions']}; scored: {summary['scored']}; skipped: {summary['skipped']}"
              + (f" ({'; '.join(f'{k}: {v}' for k, v in summary['skipped_reasons'].items())})"
@@ -115,11 +133,18 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
              f"- the prediction runs: {summary['runs']:.1%}",
              (f"- gold answers ambiguous (a LIMIT cuts through tied rows) among the predictions that are not "
               f"equal: {summary['gold_ambiguous']}, of which {summary['tie_at_limit']['count']} pick other tied "
-              f"rows (listed apart, not counted as errors)"),
-             "", "| semantics | accuracy | what it compares |", "| --- | ---: | --- |"]
-    for key, label in (("querygym", "querygym (`correct`)"), ("querygym_with_ties", "querygym, tied picks too"),
-                       ("spider_ex", "Spider EX"), ("bird_ex", "BIRD EX")):
-        lines.append(f"| {label} | {acc[key]:.1%} | {summary['semantics'][key]} |")
+              f"rows (listed apart, not counted as errors)")]
+    if robust:
+        lines.append(f"- right only by coincidence (`correct` on the database, not on some neighbour database): "
+                     f"{summary['coincidence']['count']} of the {summary['neighbour_checked']} questions with "
+                     f"neighbours; they keep category `correct` and are listed below")
+    lines += ["", "| semantics | accuracy | what it compares |", "| --- | ---: | --- |"]
+    for key, label in (("querygym", "querygym (`correct`)"),
+                       ("querygym_robust", "querygym, robust (every neighbour too)"),
+                       ("querygym_with_ties", "querygym, tied picks too"), ("spider_ex", "Spider EX"),
+                       ("bird_ex", "BIRD EX")):
+        if key in acc:
+            lines.append(f"| {label} | {acc[key]:.1%} | {summary['semantics'][key]} |")
     lines += ["", "| category | count | share | meaning |", "| --- | ---: | ---: | --- |"]
     for name, c in summary["categories"].items():
         lines.append(f"| {name} | {c['count']} | {c['share']:.1%} | {summary['taxonomy'][name]} |")
@@ -129,12 +154,27 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
     for title, key in (("difficulty", "by_difficulty"), ("database", "by_database")):
         wrong = [c for c in CATEGORIES if c != "correct"
                  and any(b["categories"][c]["count"] for b in summary[key].values())]
-        lines += ["", f"| {title} | n | querygym | Spider EX | BIRD EX | " + " | ".join(wrong) + " |",
-                  "| --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(wrong)]
+        extra = " robust | coincidence |" if robust else ""
+        lines += ["", f"| {title} | n | querygym |{extra} Spider EX | BIRD EX | " + " | ".join(wrong) + " |",
+                  "| --- | ---: | ---: |" + " ---: | ---: |" * robust + " ---: | ---: |" + " ---: |" * len(wrong)]
         for name, b in summary[key].items():
             cells = " | ".join(str(b["categories"][c]["count"]) for c in wrong)
-            lines.append(f"| {name} | {b['n']} | {b['accuracy']['querygym']:.1%} | {b['accuracy']['spider_ex']:.1%} "
-                         f"| {b['accuracy']['bird_ex']:.1%} | {cells} |")
+            robust_cells = (f" {b['accuracy']['querygym_robust']:.1%} | {b['coincidence']['count']} |"
+                            if robust else "")
+            lines.append(f"| {name} | {b['n']} | {b['accuracy']['querygym']:.1%} |{robust_cells} "
+                         f"{b['accuracy']['spider_ex']:.1%} | {b['accuracy']['bird_ex']:.1%} | {cells} |")
+    if robust:
+        coincidences = [r for r in records if r.get("category") == "correct" and r.get("coincidence")]
+        lines += ["", "## Right by coincidence", "",
+                  ("Equal to the gold result on the question's database, but not on the neighbour databases "
+                   "listed (0-based), where the gold query is run too; category `correct` is kept."), ""]
+        for r in coincidences:
+            lines += [f"### #{r['index']} `{r['db_id']}` — differs on neighbour(s) "
+                      f"{', '.join(map(str, r['coincidence_on']))}", "", f"- question: {r.get('question', '')}", "",
+                      "```sql", f"-- predicted\n{r.get('sql', '')}", f"-- gold\n{(r.get('gold_sql') or '').strip()}",
+                      "```", ""]
+        if not coincidences:
+            lines += ["None.", ""]
     lines += ["", "## Wrong predictions", "",
               ("Steps are numbered from 0 (step *i* makes the intermediate table `T_i`); the plans are the "
                "catalog actions of the prediction and of the gold query."), ""]
@@ -184,7 +224,8 @@ def chart(summary: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel("share of questions")
     ax.set_title(f"Wrong predictions by category and difficulty "
                  f"(querygym accuracy {summary['accuracy']['querygym']:.1%})")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if any(bottom):  # with no wrong prediction there is nothing to label (matplotlib warns on an empty legend)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -239,11 +280,22 @@ def compare_analyses(a: str | Path, b: str | Path) -> dict[str, Any]:
     def kind(r):  # a tied pick is no error: it is counted apart, as in the summary
         return "tie_at_limit" if r.get("tie_at_limit") else r["category"]
 
+    def by_coincidence(r):
+        return right(r) and bool(r.get("coincidence"))
+
+    def share(side, test):
+        return round(sum(test(side[i]) for i in common) / len(common), 4)
+
     shifts = Counter((kind(ra[i]), kind(rb[i])) for i in common if kind(ra[i]) != kind(rb[i]))
+    # the robust figures need both analyses run with neighbours
+    robust = all(any(r.get("robust") is not None for r in side.values()) for side in (ra, rb))
     return {
         "a": str(a), "b": str(b), "questions": len(common),
-        "accuracy": {"a": round(sum(right(ra[i]) for i in common) / len(common), 4),
-                     "b": round(sum(right(rb[i]) for i in common) / len(common), 4)},
+        "accuracy": {"a": share(ra, right), "b": share(rb, right)},
+        "robust_accuracy": {"a": share(ra, lambda r: right(r) and not by_coincidence(r)),
+                            "b": share(rb, lambda r: right(r) and not by_coincidence(r))} if robust else None,
+        "coincidence": {"a": [i for i in common if by_coincidence(ra[i])],
+                        "b": [i for i in common if by_coincidence(rb[i])]} if robust else None,
         "both_right": sum(right(ra[i]) and right(rb[i]) for i in common),
         "both_wrong": sum(not right(ra[i]) and not right(rb[i]) for i in common),
         "only_a_right": [i for i in common if right(ra[i]) and not right(rb[i])],
@@ -259,10 +311,15 @@ def compare_markdown(comparison: dict[str, Any]) -> str:
     c = comparison
     lines = [f"# {c['a']} (A) vs {c['b']} (B)", "",
              f"- questions scored in both: {c['questions']}",
-             f"- accuracy: A {c['accuracy']['a']:.1%}, B {c['accuracy']['b']:.1%}",
+             f"- accuracy: A {c['accuracy']['a']:.1%}, B {c['accuracy']['b']:.1%}"
+             + (f"; robust (every neighbour too): A {c['robust_accuracy']['a']:.1%}, "
+                f"B {c['robust_accuracy']['b']:.1%}" if c.get("robust_accuracy") else ""),
              f"- both right: {c['both_right']}; both wrong: {c['both_wrong']}",
              f"- only A right: {len(c['only_a_right'])} (questions {_ids(c['only_a_right'])})",
              f"- only B right: {len(c['only_b_right'])} (questions {_ids(c['only_b_right'])})",
+             *([f"- right only by coincidence: A {len(c['coincidence']['a'])} (questions "
+                f"{_ids(c['coincidence']['a'])}), B {len(c['coincidence']['b'])} (questions "
+                f"{_ids(c['coincidence']['b'])})"] if c.get("coincidence") else []),
              "", "| category | A | B | B − A |", "| --- | ---: | ---: | ---: |"]
     for name, v in c["categories"].items():
         lines.append(f"| {name} | {v['a']} | {v['b']} | {v['b'] - v['a']:+d} |")

@@ -2,7 +2,8 @@
 
 ``querygym analyze --predictions FILE --data QUESTIONS --out DIR`` writes ``analysis.jsonl``,
 ``summary.json``, ``report.md`` and ``report.png``; ``querygym analyze --compare A B`` compares
-two such analyses.
+two such analyses.  With ``--neighbours DIR`` (``querygym synth-db --neighbours K``) the predictions
+right on the database are also judged on every neighbour: robust accuracy and coincidences.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     acc = s["accuracy"]
     print(f"{s['scored']} of {s['questions']} questions scored ({s['skipped']} skipped): "
           f"querygym {acc['querygym']:.1%}, Spider EX {acc['spider_ex']:.1%}, BIRD EX {acc['bird_ex']:.1%}")
+    if "querygym_robust" in acc:
+        print(f"with neighbours: querygym robust {acc['querygym_robust']:.1%}; right only by coincidence "
+              f"{s['coincidence']['count']} (category correct, flagged coincidence)")
     wrong = {k: v["count"] for k, v in s["categories"].items() if k != "correct" and v["count"]}
     print("wrong: " + (", ".join(f"{k} {v}" for k, v in sorted(wrong.items(), key=lambda kv: -kv[1])) or "none"))
     out = Path(args.out)

@@ -34,6 +34,7 @@ from querygym.errors import (
     UnknownTaskError,
 )
 from querygym.schema import DatabaseSchema
+from querygym.scoring.compare import compare_tables
 from querygym.scoring.docs import Corpus, evidence_document
 from querygym.synth import neighbour_paths
 
@@ -175,6 +176,37 @@ class Task:
                 backend.close()
         self._neighbour_targets[index] = result
         return result
+
+    def neighbour_mismatches(self, sql: str, *, ordered: bool, backend_for=None, dialect: str | None = None,
+                             timeout_s: float | None = 30.0) -> list[int]:
+        """The neighbour databases (by index) on which ``sql`` does not give the gold query's result
+        there, compared as querygym compares tables (row order too when ``ordered``); ``timeout_s``
+        limits ``sql`` on each neighbour (the gold query gets :meth:`neighbour_target`'s limit).
+
+        A query that fails on a neighbour counts as a mismatch, and so does a neighbour on which the
+        gold query fails.  ``backend_for(path)`` gives an open backend on a neighbour (the caller
+        keeps and closes it); without it one is opened and closed here.  ``dialect`` is the engine
+        ``sql`` is run on (default: the task's).  The environment's robust reward and
+        ``querygym analyze`` both judge through this method.
+        """
+        dialect = dialect or self.dialect
+        mismatches = []
+        for index, path in enumerate(self.neighbours):
+            backend = (backend_for(path) if backend_for is not None
+                       else Backend(path, dialect, timeout_s=timeout_s, db_id=self.db_id))
+            try:
+                # the gold query is written for the task's engine: it reuses the backend only on that one
+                target = self.neighbour_target(index, backend if dialect == self.dialect else None)
+                result = backend.execute(sql, max_rows=None, timeout_s=timeout_s)
+            except QueryGymError:
+                mismatches.append(index)
+                continue
+            finally:
+                if backend_for is None:
+                    backend.close()
+            if compare_tables(result.rows, target.rows, ordered=ordered).relation != "equal":
+                mismatches.append(index)
+        return mismatches
 
     def database_schema(self) -> DatabaseSchema:
         """The schema of the task's database (read from it), else the one its tables file gave."""

@@ -266,21 +266,14 @@ class QueryGymEnv(gym.Env):
     def _neighbour_mismatches(self, outcome: Outcome) -> list[int]:
         """The neighbour databases (by index) on which the step's SQL does not give the gold query's
         result there.  A plan that fails to run on a neighbour counts as a mismatch."""
-        mismatches = []
-        ordered = self.task.target_ordered and outcome.node.ordered
-        for index, path in enumerate(self.task.neighbours):
+
+        def backend_for(path: str) -> Backend:
             if path not in self._backends:
                 self._backends[path] = Backend(path, self.dialect, timeout_s=self.timeout_s, db_id=self.task.db_id)
-            backend = self._backends[path]
-            try:
-                target = self.task.neighbour_target(index, backend if self.dialect == self.task.dialect else None)
-                result = backend.execute(outcome.sql, max_rows=None)
-            except QueryGymError:
-                mismatches.append(index)
-                continue
-            if compare_tables(result.rows, target.rows, ordered=ordered).relation != "equal":
-                mismatches.append(index)
-        return mismatches
+            return self._backends[path]
+
+        return self.task.neighbour_mismatches(outcome.sql, ordered=self.task.target_ordered and outcome.node.ordered,
+                                              backend_for=backend_for, dialect=self.dialect, timeout_s=self.timeout_s)
 
     def _compare(self, outcome: Outcome):
         result = outcome.result
