@@ -4,6 +4,7 @@ system's predictions: files, summary, resumption, workers, the CLI, comparison a
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -68,16 +69,18 @@ def test_the_summary_counts_and_shares(din):
     assert (din.out / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_rerun_resumes_and_one_worker_agrees_with_two(din, tasks):
-    again = analyze(DIN, tasks, din.out, only=SAMPLE)
+def test_a_rerun_resumes_and_one_worker_agrees_with_two(din, tasks, tmp_path):
+    out = tmp_path / "copy"  # a copy: the shared fixture's files stay as the first run wrote them
+    shutil.copytree(din.out, out)
+    again = analyze(DIN, tasks, out, only=SAMPLE)
     assert again.summary["analysed_now"] == 0 and again.records == din.records
-    (din.out / "questions" / f"{SAMPLE[3]}.json").unlink()
-    again = analyze(DIN, tasks, din.out, only=SAMPLE)
+    (out / "questions" / f"{SAMPLE[3]}.json").unlink()
+    again = analyze(DIN, tasks, out, only=SAMPLE)
     assert again.summary["analysed_now"] == 1
     strip = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in again.records]
     assert strip == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in din.records]
     with pytest.raises(querygym.QueryGymError, match="holds an analysis of other predictions"):
-        analyze(C3, tasks, din.out, only=SAMPLE)
+        analyze(C3, tasks, out, only=SAMPLE)
 
 
 def test_sql_strings_in_question_order(tasks):
