@@ -229,5 +229,5 @@ def test_criteria2sql_records_table_rebuilt_from_its_tables_file_when_no_db(tmp_
 def test_bad_wikisql_files_get_one_line_naming_the_file(tmp_path):
     bad = tmp_path / "dev.jsonl"
     bad.write_text('{"table_id": "1", "question": "q", "sql": {"sel": 0, "agg": 0, "conds": []}}\nnot json\n')
-    with pytest.raises(querygym.DatasetError, match=r"dev.jsonl: line 2 is not JSON"):
+    with pytest.raises(querygym.DatasetError, match=r"dev.jsonl:2:1: not JSON"):
         load_wikisql(bad)
