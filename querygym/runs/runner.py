@@ -75,7 +75,8 @@ def play_episode(env, agent, task, *, time_limit_s: float | None = None) -> tupl
     """
     started = time.perf_counter()
     record: dict[str, Any] = {"task": task.id, "difficulty": task.difficulty or "", "solved": False,
-                              "solved_plain": False, "steps": 0,
+                              "solved_plain": False, "neighbours": len(getattr(task, "neighbours", ()) or ()),
+                              "steps": 0,
                               "errors": 0, "error_kinds": {}, "reward": 0.0, "cost": 0.0, "truncated": False,
                               "tokens": {}, "error": None, "requires_report": bool(getattr(task, "requires_report",
                                                                                            False)),
@@ -371,8 +372,10 @@ def summarise(records: list[dict[str, Any]], *, unplayable: dict[str, str] | Non
     return {
         "episodes": n, "solved": len(solved), "success_rate": len(solved) / n if n else 0.0,
         # with neighbour databases, solved is the robust verdict; plain counts answers right on the
-        # task's own database (the two are equal without neighbours)
-        "robust_success_rate": len(solved) / n if n else 0.0,
+        # task's own database.  Without neighbours there is no robust verdict to report (None).
+        "with_neighbours": sum(bool(r.get("neighbours")) for r in records),
+        "robust_success_rate": (len(solved) / n if n else 0.0)
+        if any(r.get("neighbours") for r in records) else None,
         "solved_plain": sum(bool(r.get("solved_plain", r["solved"])) for r in records),
         "plain_success_rate": (sum(bool(r.get("solved_plain", r["solved"])) for r in records) / n) if n else 0.0,
         # solved (the answer equals the target), ended on a wrong answer, or cut off: always apart
@@ -405,11 +408,12 @@ def _failed_step_text(failed: dict[str, Any]) -> str:
 def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"episodes: {summary['episodes']}",
              f"solved:   {summary['solved']} ({summary['success_rate']:.1%}; the answer equals the target)",
-             f"ended on a wrong answer: {summary['terminated_wrong']}; truncated: {summary['truncated']}",
-             f"plain success (right on the task's database): {summary.get('solved_plain', summary['solved'])} "
-             f"({summary.get('plain_success_rate', summary['success_rate']):.1%}); robust (every neighbour too): "
-             f"{summary['success_rate']:.1%}",
-             f"steps:    {summary['steps']} (errors: {summary['errors']})"]
+             f"ended on a wrong answer: {summary['terminated_wrong']}; truncated: {summary['truncated']}"]
+    if summary.get("robust_success_rate") is not None:
+        lines.append(f"plain success (right on the task's database): {summary['solved_plain']} "
+                     f"({summary['plain_success_rate']:.1%}); robust (right on every neighbour database too, "
+                     f"{summary['with_neighbours']} task(s) with neighbours): {summary['robust_success_rate']:.1%}")
+    lines.append(f"steps:    {summary['steps']} (errors: {summary['errors']})")
     if summary["mean_steps_solved"] is not None:
         lines.append(f"mean steps to solve: {summary['mean_steps_solved']:.1f}")
     if summary.get("solved_per_100_cost") is not None:

@@ -17,7 +17,7 @@ import pytest
 import querygym
 from querygym.cli import main
 from querygym.errors import DatasetError, InvalidArgumentError, RunAbortedError, UnknownDialectError
-from querygym.runs.runner import run_agent
+from querygym.runs.runner import format_summary, run_agent
 from tests.support import DATA, SPIDER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,3 +235,11 @@ def test_bench_decompose_still_reads_a_dataset_without_databases(tmp_path, capsy
     assert main(["bench", "decompose", "--bird", str(DATA / "bird_dev_questions" / "mini_dev_sqlite.json"),
                  "--limit", "5", "--out", str(tmp_path / "bench")]) == 0
     assert (tmp_path / "bench" / "decompose.json").is_file()
+
+
+def test_without_neighbour_databases_no_robust_rate_is_reported(tmp_path):
+    """A robust success rate with no neighbour database behind it would be credit for nothing."""
+    tasks = querygym.builtin_tasks()
+    summary = run_agent(tasks.select(tasks.ids[:2]), {"name": "script"}, tmp_path / "run", progress=None)
+    assert summary["robust_success_rate"] is None and summary["with_neighbours"] == 0
+    assert "robust" not in format_summary(summary)

@@ -201,9 +201,10 @@ def test_a_plan_right_by_coincidence_is_rewarded_without_neighbours_and_not_with
 def test_summary_reports_plain_and_robust_success():
     from querygym.runs.runner import summarise
 
-    records = [{"task": 1, "solved": True, "solved_plain": True, "steps": 2, "errors": 0},
-               {"task": 2, "solved": False, "solved_plain": True, "steps": 30, "errors": 0, "truncated": True},
-               {"task": 3, "solved": False, "solved_plain": False, "steps": 30, "errors": 0}]
+    records = [{"task": 1, "solved": True, "solved_plain": True, "steps": 2, "errors": 0, "neighbours": 3},
+               {"task": 2, "solved": False, "solved_plain": True, "steps": 30, "errors": 0, "truncated": True,
+                "neighbours": 3},
+               {"task": 3, "solved": False, "solved_plain": False, "steps": 30, "errors": 0, "neighbours": 3}]
     summary = summarise(records)
     assert summary["plain_success_rate"] == pytest.approx(2 / 3)
     assert summary["robust_success_rate"] == summary["success_rate"] == pytest.approx(1 / 3)
