@@ -21,6 +21,7 @@ from querygym.util import needs_quotes
 
 @dataclass(frozen=True)
 class Column:
+    """A column: its name, declared type and whether it is declared NOT NULL."""
     name: str
     type: str = ""
     #: declared NOT NULL (a DDL schema says so; tables.json files never do)
@@ -29,6 +30,7 @@ class Column:
 
 @dataclass(frozen=True)
 class ForeignKey:
+    """Columns of a table that refer to columns of another."""
     columns: tuple[str, ...]
     ref_table: str
     ref_columns: tuple[str, ...]
@@ -36,6 +38,7 @@ class ForeignKey:
 
 @dataclass(frozen=True)
 class TableSchema:
+    """A table: its columns, primary key and foreign keys."""
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
@@ -43,12 +46,15 @@ class TableSchema:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The names of the columns, in order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column | None:
+        """Column ``name`` (exact, else the one case-insensitive match), or None."""
         return find_named(self.columns, name)
 
     def describe(self) -> str:
+        """The table as observations show it: a CREATE-TABLE-like block."""
         cols = []
         for c in self.columns:
             flag = " PRIMARY KEY" if c.name in self.primary_key and len(self.primary_key) == 1 else ""
@@ -63,6 +69,7 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class DatabaseSchema:
+    """A database: its id and tables."""
     db_id: str
     tables: tuple[TableSchema, ...] = field(default_factory=tuple)
 
@@ -71,12 +78,15 @@ class DatabaseSchema:
 
     @property
     def table_names(self) -> tuple[str, ...]:
+        """The names of the tables, in order."""
         return tuple(t.name for t in self.tables)
 
     def table(self, name: str) -> TableSchema | None:
+        """Table ``name`` (exact, else the one case-insensitive match), or None."""
         return find_named(self.tables, name)
 
     def describe(self) -> str:
+        """Every table as observations show it."""
         return "\n".join(t.describe() for t in self.tables)
 
 

@@ -15,6 +15,7 @@ LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def register(subparsers) -> None:
+    """Add ``querygym serve`` to the command line."""
     serve = subparsers.add_parser("serve", help="explore tasks, analyse SQL and watch agents in a web app")
     dataset_args(serve)
     serve.add_argument("--runs", action="append", default=[], metavar="DIR",
@@ -30,6 +31,7 @@ def register(subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the web app on the dataset, runs and analyses named, and serve until interrupted."""
     started = time.perf_counter()
     try:
         import uvicorn

@@ -9,6 +9,7 @@ from querygym.integrations import openenv
 
 
 def register(subparsers) -> None:
+    """Add ``querygym serve-env`` to the command line."""
     p = subparsers.add_parser("serve-env", help="serve the environment to OpenEnv clients (one episode per session)")
     dataset_args(p)
     env_args(p)
@@ -19,6 +20,7 @@ def register(subparsers) -> None:
 
 
 def cmd_serve_env(args: argparse.Namespace) -> int:
+    """Serve the environment to OpenEnv clients until interrupted."""
     tasks = load_tasks(args)
     print(f"querygym: serving {len(tasks)} task(s) to OpenEnv clients at ws://{args.host}:{args.port}/ws", flush=True)
     openenv.serve(tasks, host=args.host, port=args.port, max_sessions=args.max_sessions,

@@ -19,6 +19,7 @@ from querygym.synth import DEFAULT_ROWS, synthesise_dataset
 
 
 def register(subparsers) -> None:
+    """Add ``querygym synth-db`` to the command line."""
     p = subparsers.add_parser("synth-db", help="synthesise databases (and neighbours) for a dataset's schemas",
                               description=__doc__.split("\n\n")[0])
     dataset_args(p, neighbours=False)
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
 
 
 def cmd_synth_db(args: argparse.Namespace) -> int:
+    """Synthesise a database (and neighbours) for every database of the dataset, in the BIRD layout."""
     if args.rows < 0 or args.neighbour_count < 0:
         raise QueryGymError(f"--rows and --neighbours must be >= 0 (got {args.rows} and {args.neighbour_count})")
     tasks = load_tasks(args)

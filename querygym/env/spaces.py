@@ -53,6 +53,7 @@ class TextSpace(spaces.Text):
         super().__init__(max_length, min_length=0, charset=string.printable, seed=seed)
 
     def contains(self, x: Any) -> bool:
+        """Whether ``x`` is a string of at most ``max_length`` characters (any characters)."""
         return isinstance(x, str) and len(x) <= self.max_length
 
     def __repr__(self) -> str:

@@ -87,6 +87,7 @@ class QueryGymTasksetConfig(vf.TasksetConfig):
 
 
 class QueryGymData(vf.TaskData):
+    """What verifiers keeps of one querygym task: its id, database and question."""
     task_id: int | str
     """The querygym task's id in its task set."""
     db_id: str
@@ -94,8 +95,10 @@ class QueryGymData(vf.TaskData):
 
 
 class QueryGymTask(vf.Task[QueryGymData, vf.State, vf.TaskConfig]):
+    """One querygym task as a verifiers task."""
     @property
     def key(self) -> str:
+        """The task's key in verifiers' results: ``querygym/<task id>``."""
         return f"querygym/{self.data.task_id}"
 
 
@@ -104,10 +107,12 @@ class QueryGymTaskset(vf.Taskset[QueryGymTask, QueryGymTasksetConfig]):
 
     @property
     def querygym_tasks(self) -> TaskSet:
+        """The querygym task set the configuration names (the built-in tasks by default)."""
         c = self.config
         return _load(c.bird, c.data, c.format, c.db_root, c.tables)
 
     def load(self) -> Iterator[QueryGymTask]:
+        """Every chosen task (the playable ones by default) as a verifiers task with the catalog's prompt."""
         tasks = self.querygym_tasks
         chosen = [tasks[i] for i in self.config.task_ids] if self.config.task_ids is not None else tasks.playable()
         system = catalog().render_prompt()
@@ -125,6 +130,7 @@ class QueryGymTaskset(vf.Taskset[QueryGymTask, QueryGymTasksetConfig]):
 
 
 class QueryGymEnvConfig(vf.EnvConfig):
+    """The verifiers environment's configuration: the player and the taskset."""
     player: vf.AgentConfig = vf.AgentConfig(harness={"id": "null"}, runtime={"type": "subprocess"})
     """The agent that plays: verifiers' plain chat harness, run as a local subprocess."""
 

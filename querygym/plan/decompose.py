@@ -82,6 +82,7 @@ class Decomposition:
 
     @property
     def ok(self) -> bool:
+        """Whether the whole query became steps."""
         return self.error is None
 
     def __bool__(self) -> bool:

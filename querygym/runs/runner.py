@@ -406,6 +406,7 @@ def _failed_step_text(failed: dict[str, Any]) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The run summary as the lines ``querygym run`` prints."""
     lines = [f"episodes: {summary['episodes']}",
              f"solved:   {summary['solved']} ({summary['success_rate']:.1%}; the answer equals the target)",
              f"ended on a wrong answer: {summary['terminated_wrong']}; truncated: {summary['truncated']}"]
@@ -507,5 +508,6 @@ def _clock(seconds: float) -> str:
 
 
 def tasks_with(tasks: TaskSet, ids: Iterable[str]) -> TaskSet:
+    """The tasks of ``tasks`` whose ids (as text) are in ``ids``, in their order."""
     wanted = set(ids)
     return TaskSet([t for t in tasks if str(t.id) in wanted], name=tasks.name)

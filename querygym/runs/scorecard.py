@@ -12,6 +12,7 @@ from querygym.errors import InvalidArgumentError
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    """The scorecard as Markdown: success overall and by difficulty, steps to solve, errors, cost."""
     lines = ["# querygym scorecard", "",
              f"- episodes: {summary['episodes']}",
              f"- solved: {summary['solved']} ({summary['success_rate']:.1%})",
@@ -49,6 +50,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def chart(summary: dict[str, Any], path: str | Path) -> None:
+    """The scorecard chart (extra ``report``: matplotlib) written to ``path``."""
     try:
         import matplotlib
     except ImportError:
@@ -74,6 +76,7 @@ def chart(summary: dict[str, Any], path: str | Path) -> None:
 
 
 def write_scorecard(summary: dict[str, Any], records: list[dict[str, Any]], out_dir: str | Path) -> None:
+    """Write ``scorecard.md`` and ``scorecard.png`` into ``out_dir``."""
     out = Path(out_dir)
     (out / "scorecard.md").write_text(markdown(summary), encoding="utf-8")
     chart(summary, out / "scorecard.png")

@@ -35,6 +35,7 @@ __all__ = ["DEFAULT_ROWS", "DatabaseHints", "SynthesisedDatabase", "Synthesiser"
 
 @dataclass
 class SynthesisedDatabase:
+    """What synthesis wrote for one database: the file, its neighbours, and what it had to infer."""
     db_id: str
     path: Path
     neighbours: list[Path] = field(default_factory=list)
