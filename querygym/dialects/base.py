@@ -173,6 +173,15 @@ class Dialect:
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
+        #: bodies of the intermediate tables an expression compiled alone may read (see :meth:`compile`)
+        self._context_ctes: dict[str, exp.Expression] = {}
+
+    def _ctes(self, expression: exp.Expression) -> dict[str, exp.Expression]:
+        """The CTE bodies the transforms may follow a column into: the expression's own, and
+        those of the plan nodes it reads when it is compiled apart from them."""
+        ctes = dict(getattr(self, "_context_ctes", {}))
+        ctes.update((cte.alias, cte.this) for cte in expression.find_all(exp.CTE))
+        return ctes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -211,7 +220,7 @@ class Dialect:
         ``ANY_VALUE(column)``, which for a column that depends on the group (a name beside its
         id) is that one value.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for select in list(expression.find_all(exp.Select)):
             aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
                           if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
@@ -266,7 +275,7 @@ class Dialect:
         literal, a count), the number becomes text and the two compare as text, as in SQLite
         (``'98' > 150`` is true there).  ``SUM``/``AVG`` of text read its leading number, 0 if none.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
             left, right = self._affine_pair(node.this, node.expression, ctes)
             node.set("this", left)
@@ -409,7 +418,7 @@ class Dialect:
         SQLite's.  A DISTINCT or grouped query can only sort by its own outputs, which it then
         uses instead.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for select in list(expression.find_all(exp.Select)):
             order = select.args.get("order")
             if order is None:
@@ -499,7 +508,45 @@ class Dialect:
         return main
 
     def compile(self, plan, node, *, pretty: bool = False) -> str:
-        return self.render(self.compile_node(plan, node), pretty=pretty)
+        """The SQL of :meth:`compile_node`, assembled from each node's CTE rendered once.
+
+        A plan only grows and its nodes are immutable, so a node's ``"T_k" AS (...)`` (after
+        this engine's transforms, which read the earlier nodes' bodies it depends on) is
+        rendered the first time it is compiled and kept in the plan's cache; a step then
+        renders only its new node, however deep the plan.  The text is exactly what rendering
+        the whole ``WITH`` statement gives.
+        """
+        lineage = plan.lineage(node)
+        parts = [self._rendered(plan, n, pretty, main=False) for n in lineage]
+        if node.ordered:
+            main = self._rendered(plan, node, pretty, main=True)
+        else:
+            parts.append(self._rendered(plan, node, pretty, main=False))
+            star = exp.select(exp.Star()).from_(exp.to_identifier(node.id, quoted=True))
+            main = star.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+        if not parts:
+            return main
+        return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
+
+    def _rendered(self, plan, node, pretty: bool, *, main: bool) -> str:
+        """``node`` as a CTE (``main=False``) or as the main query, from the plan's cache."""
+        cache = getattr(plan, "rendered", None)
+        key = (self, node.id, pretty, main)
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is node:  # ids are reused by a node that failed to be added
+                return hit[1]
+        body = node.expression.copy()
+        item: exp.Expression = body if main else exp.CTE(
+            this=body, alias=exp.TableAlias(this=exp.to_identifier(node.id, quoted=True)))
+        self._context_ctes = {n.id: n.expression for n in plan.lineage(node)}
+        try:
+            text = self.prepare(item).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+        finally:
+            self._context_ctes = {}
+        if cache is not None:
+            cache[key] = (node, text)
+        return text
 
     # ------------------------------------------------------------------ connections
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
