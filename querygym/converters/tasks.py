@@ -31,6 +31,7 @@ from querygym.errors import (
     UnknownTaskError,
 )
 from querygym.schema import DatabaseSchema
+from querygym.scoring.compare import PreparedTarget, prepare_target
 from querygym.scoring.docs import Corpus, evidence_document
 
 
@@ -73,6 +74,7 @@ class Task:
     #: the SQL a definition-blind analyst would write (for definition-aware tasks)
     naive_sql: str | None = None
     _target: Any = field(default=None, init=False, repr=False)
+    _prepared: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -80,6 +82,7 @@ class Task:
         state = dict(self.__dict__)
         state.pop("_lock", None)
         state.pop("documents", None)  # a cached search index; rebuilt on use
+        state.pop("_prepared", None)  # the encoded target; rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -142,6 +145,15 @@ class Task:
                 if own and backend is not None:
                     backend.close()
             return self._target
+
+    def prepared_target(self, backend=None) -> PreparedTarget:
+        """The target's rows encoded once for :func:`~querygym.scoring.compare.compare_tables`
+        (rebuilt only when the target itself is computed again, as in a sandbox copy)."""
+        target = self.target_result(backend)
+        prepared = self._prepared
+        if prepared is None or prepared.source is not target.rows:
+            prepared = self._prepared = prepare_target(target.rows)
+        return prepared
 
     def database_schema(self) -> DatabaseSchema:
         """The schema of the task's database (read from it), else the one its tables file gave."""

@@ -160,7 +160,7 @@ class QueryGymEnv(gym.Env):
                 rows = self.episode.backend.execute(self.episode.dialect.compile(self.episode.plan, node),
                                                     max_rows=self.max_result_rows)
                 comparison = None if rows.truncated else compare_tables(
-                    rows.rows, task.target_result().rows, ordered=task.target_ordered and node.ordered)
+                    rows.rows, task.prepared_target(), ordered=task.target_ordered and node.ordered)
                 detail["relation"] = comparison.relation if comparison is not None else "different"
             text += "\n\n" + report
             info["initial"] = detail
@@ -256,9 +256,8 @@ class QueryGymEnv(gym.Env):
         result = outcome.result
         if result.truncated:
             return None
-        target = self.task.target_result()
         ordered = self.task.target_ordered and outcome.node.ordered
-        return compare_tables(result.rows, target.rows, ordered=ordered)
+        return compare_tables(result.rows, self.task.prepared_target(), ordered=ordered)
 
     def _clip(self, text: str) -> str:
         limit = self.max_observation_chars
