@@ -170,6 +170,10 @@ class Dialect:
     #: whether columns that an aggregate query neither groups nor aggregates are given SQLite's
     #: meaning, for an engine with a strict GROUP BY (see :meth:`apply_bare_columns`)
     bare_columns: ClassVar[bool] = False
+    #: whether the backend reads rows straight from the driver's cursor (tuples), skipping
+    #: SQLAlchemy's Row layer; false for an engine whose results SQLAlchemy buffers itself
+    #: (a server-side cursor under ``stream_results``: rows would be skipped)
+    fetch_from_driver: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -523,7 +527,7 @@ class Dialect:
         else:
             parts.append(self._rendered(plan, node, pretty, main=False))
             star = exp.select(exp.Star()).from_(exp.to_identifier(node.id, quoted=True))
-            main = star.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+            main = star.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
         if not parts:
             return main
         return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
@@ -541,7 +545,7 @@ class Dialect:
             this=body, alias=exp.TableAlias(this=exp.to_identifier(node.id, quoted=True)))
         self._context_ctes = {n.id: n.expression for n in plan.lineage(node)}
         try:
-            text = self.prepare(item).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+            text = self.prepare(item).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
         finally:
             self._context_ctes = {}
         if cache is not None:
@@ -559,6 +563,12 @@ class Dialect:
     def is_timeout(self, error: BaseException) -> bool:
         """Whether a driver error means the query was stopped at its time limit."""
         return False
+
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exception classes, raised when rows are read from its cursor directly
+        (read only when an exception is being handled, so the driver is imported by then)."""
+        return ()
 
     def load_database(self, source: str, **options: Any):
         """Copy the SQLite database ``source`` into this engine; see :mod:`querygym.dialects.source`."""

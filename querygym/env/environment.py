@@ -140,6 +140,9 @@ class QueryGymEnv(gym.Env):
         # The target comes from the task's own engine, where its gold SQL was written; the agent
         # may play on another engine (the plan compiles anywhere, the gold SQL need not).
         task.target_result(backend if backend.dialect.name == task.dialect else None)
+        # What every comparison needs, made here once rather than in the episode's first step.
+        task.prepared_target()
+        task.target_ordered  # noqa: B018  (a cached property: the gold SQL is parsed once)
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
                                max_result_rows=self.max_result_rows, np_random=self.np_random)
