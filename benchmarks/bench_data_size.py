@@ -115,23 +115,31 @@ def play(questions: Path, engine: str) -> tuple[list[float], QueryGymEnv]:
 
 
 RSS_PROBE = """
-import json, resource, sys
+import json, sys
 import querygym
 from querygym.env.environment import QueryGymEnv
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+
 tasks = querygym.load_bird(sys.argv[1], sys.argv[2])
-env = QueryGymEnv(tasks, timeout_s=600)
+env = QueryGymEnv(tasks, timeout_s=600, max_result_rows=int(sys.argv[4]))
 env.reset(options={"task_id": 0})
 env.step('["get_tables"]')
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:  # the peak (VmHWM) starts again from here
+    f.write("5")
 _, _, _, _, info = env.step(sys.argv[3])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rise_mb": (after - before) / 1024, "rows": info.get("row_count")}))
+print(json.dumps({"rise_mb": status("VmHWM") - before, "rows": info.get("row_count")}))
 """
 
 
-def rss_rise(questions: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(questions), str(questions.parent), json.dumps(WIDE)],
-                         capture_output=True, text=True, env={**os.environ}, check=True)
+def rss_rise(questions: Path, max_result_rows: int) -> dict:
+    """The rise of peak RSS over the step (Linux: VmHWM reset through /proc/self/clear_refs)."""
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(questions), str(questions.parent), json.dumps(WIDE),
+                          str(max_result_rows)], capture_output=True, text=True, env={**os.environ}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -188,8 +196,10 @@ def main() -> None:
                 print(line)
         largest = Path(tmp) / str(sizes[-1]) / "questions.json"
         if not args.skip_memory:
-            rise = rss_rise(largest)
-            print(f"\nstep returning {rise['rows']:,} rows: peak RSS rises {rise['rise_mb']:.0f} MB")
+            for cap in (100_000, 2 * sizes[-1]):
+                rise = rss_rise(largest, cap)
+                print(f"step returning {rise['rows']:,} rows (max_result_rows={cap:,}): "
+                      f"peak RSS rises {rise['rise_mb']:.0f} MB")
         cmp = compare_big_target(largest)
         print(f"1,000-row table vs {cmp['target_rows']:,}-row target: {cmp['prepared_ms']:.1f} ms with the "
               f"target encoded once ({cmp['prepare_ms']:.0f} ms to encode it, once per task); "
