@@ -179,6 +179,8 @@ class Dialect:
         self._base_columns: dict[str, tuple[str, ...]] = {}
         #: bodies of the intermediate tables an expression compiled alone may read (see :meth:`compile`)
         self._context_ctes: dict[str, exp.Expression] = {}
+        #: (CTE, column, values) -> (its body, kind, depth found at): see :meth:`_type_of`
+        self._type_memo: dict[tuple[str, str, bool], tuple[exp.Expression, str | None, int]] = {}
 
     def _ctes(self, expression: exp.Expression) -> dict[str, exp.Expression]:
         """The CTE bodies the transforms may follow a column into: the expression's own, and
@@ -379,9 +381,27 @@ class Dialect:
                 return None
             table, name = found
             if table in ctes:
-                item = self._cte_output(ctes[table], name)
-                return None if item is None else self._type_of(item, ctes, depth + 1, _select_of(ctes[table]),
+                body = ctes[table]
+                # A plan node's body never changes, so what one of its columns is (through every
+                # CTE before it) is worked out once: without this each comparison walks the whole
+                # chain again.  Bodies being transformed (the whole-statement path) are not memoised.
+                in_plan = body is getattr(self, "_context_ctes", {}).get(table)
+                memo = self.__dict__.setdefault("_type_memo", {}) if in_plan else None
+                key = (table, name, values)
+                if memo is not None and key in memo:
+                    known, kind, at = memo[key]
+                    # the lookup stops at depth 50: a kind found from depth `at` is found from any
+                    # shallower depth, an unknown one stays unknown from any deeper depth
+                    if known is body and ((kind is not None and depth <= at) or (kind is None and depth >= at)):
+                        return kind
+                item = self._cte_output(body, name)
+                kind = None if item is None else self._type_of(item, ctes, depth + 1, _select_of(body),
                                                                values=values)
+                if memo is not None:
+                    if len(memo) > 100_000:
+                        memo.clear()
+                    memo[key] = (body, kind, depth)
+                return kind
             declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
             return _type_kind(declared) if declared is not None else None
         return None
@@ -580,6 +600,7 @@ class Dialect:
         """Keep the base tables' columns (tie-breakers name them); every ``introspect`` returns through it."""
         self._base_columns = {t.name: t.column_names for t in schema.tables}
         self._base_types = {t.name: {c.name: c.type for c in t.columns} for t in schema.tables}
+        self._type_memo = {}  # kinds read from the previous database's declared types
         return schema
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
