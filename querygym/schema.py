@@ -11,6 +11,8 @@ database) is what compiled SQL uses, always quoted, so mixed-case names survive 
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -104,6 +106,7 @@ def find_named(items: Iterable, name: str):
 
 
 
+@functools.lru_cache(maxsize=65_536)  # every overview and random action quotes the same few names
 def quote_name(name: str) -> str:
     """Show a name as an agent would have to write it."""
     return exp.to_identifier(name, quoted=needs_quotes(name)).sql("mysql")  # backticks: no escaping in JSON

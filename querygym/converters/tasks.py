@@ -34,7 +34,7 @@ from querygym.errors import (
     UnknownTaskError,
 )
 from querygym.schema import DatabaseSchema
-from querygym.scoring.compare import compare_tables
+from querygym.scoring.compare import PreparedTarget, compare_tables, prepare_target
 from querygym.scoring.docs import Corpus, evidence_document
 from querygym.synth import neighbour_paths
 
@@ -82,6 +82,7 @@ class Task:
     neighbours: tuple[str, ...] = ()
     _target: Any = field(default=None, init=False, repr=False)
     _neighbour_targets: dict = field(default_factory=dict, init=False, repr=False)
+    _prepared: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,7 @@ class Task:
         state = dict(self.__dict__)
         state.pop("_lock", None)
         state.pop("documents", None)  # a cached search index; rebuilt on use
+        state.pop("_prepared", None)  # the encoded target; rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -207,6 +209,15 @@ class Task:
             if compare_tables(result.rows, target.rows, ordered=ordered).relation != "equal":
                 mismatches.append(index)
         return mismatches
+
+    def prepared_target(self, backend=None) -> PreparedTarget:
+        """The target's rows encoded once for :func:`~querygym.scoring.compare.compare_tables`
+        (rebuilt only when the target itself is computed again, as in a sandbox copy)."""
+        target = self.target_result(backend)
+        prepared = self._prepared
+        if prepared is None or prepared.source is not target.rows:
+            prepared = self._prepared = prepare_target(target.rows)
+        return prepared
 
     def database_schema(self) -> DatabaseSchema:
         """The schema of the task's database (read from it), else the one its tables file gave."""

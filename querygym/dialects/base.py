@@ -170,9 +170,24 @@ class Dialect:
     #: whether columns that an aggregate query neither groups nor aggregates are given SQLite's
     #: meaning, for an engine with a strict GROUP BY (see :meth:`apply_bare_columns`)
     bare_columns: ClassVar[bool] = False
+    #: whether the backend reads rows straight from the driver's cursor (tuples), skipping
+    #: SQLAlchemy's Row layer; false for an engine whose results SQLAlchemy buffers itself
+    #: (a server-side cursor under ``stream_results``: rows would be skipped)
+    fetch_from_driver: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
+        #: bodies of the intermediate tables an expression compiled alone may read (see :meth:`compile`)
+        self._context_ctes: dict[str, exp.Expression] = {}
+        #: (CTE, column, values) -> (its body, kind, depth found at): see :meth:`_type_of`
+        self._type_memo: dict[tuple[str, str, bool], tuple[exp.Expression, str | None, int]] = {}
+
+    def _ctes(self, expression: exp.Expression) -> dict[str, exp.Expression]:
+        """The CTE bodies the transforms may follow a column into: the expression's own, and
+        those of the plan nodes it reads when it is compiled apart from them."""
+        ctes = dict(getattr(self, "_context_ctes", {}))
+        ctes.update((cte.alias, cte.this) for cte in expression.find_all(exp.CTE))
+        return ctes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -211,7 +226,7 @@ class Dialect:
         ``ANY_VALUE(column)``, which for a column that depends on the group (a name beside its
         id) is that one value.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for select in list(expression.find_all(exp.Select)):
             aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
                           if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
@@ -266,7 +281,7 @@ class Dialect:
         literal, a count), the number becomes text and the two compare as text, as in SQLite
         (``'98' > 150`` is true there).  ``SUM``/``AVG`` of text read its leading number, 0 if none.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
             left, right = self._affine_pair(node.this, node.expression, ctes)
             node.set("this", left)
@@ -366,9 +381,27 @@ class Dialect:
                 return None
             table, name = found
             if table in ctes:
-                item = self._cte_output(ctes[table], name)
-                return None if item is None else self._type_of(item, ctes, depth + 1, _select_of(ctes[table]),
+                body = ctes[table]
+                # A plan node's body never changes, so what one of its columns is (through every
+                # CTE before it) is worked out once: without this each comparison walks the whole
+                # chain again.  Bodies being transformed (the whole-statement path) are not memoised.
+                in_plan = body is getattr(self, "_context_ctes", {}).get(table)
+                memo = self.__dict__.setdefault("_type_memo", {}) if in_plan else None
+                key = (table, name, values)
+                if memo is not None and key in memo:
+                    known, kind, at = memo[key]
+                    # the lookup stops at depth 50: a kind found from depth `at` is found from any
+                    # shallower depth, an unknown one stays unknown from any deeper depth
+                    if known is body and ((kind is not None and depth <= at) or (kind is None and depth >= at)):
+                        return kind
+                item = self._cte_output(body, name)
+                kind = None if item is None else self._type_of(item, ctes, depth + 1, _select_of(body),
                                                                values=values)
+                if memo is not None:
+                    if len(memo) > 100_000:
+                        memo.clear()
+                    memo[key] = (body, kind, depth)
+                return kind
             declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
             return _type_kind(declared) if declared is not None else None
         return None
@@ -409,7 +442,7 @@ class Dialect:
         SQLite's.  A DISTINCT or grouped query can only sort by its own outputs, which it then
         uses instead.
         """
-        ctes = {cte.alias: cte.this for cte in expression.find_all(exp.CTE)}
+        ctes = self._ctes(expression)
         for select in list(expression.find_all(exp.Select)):
             order = select.args.get("order")
             if order is None:
@@ -499,7 +532,48 @@ class Dialect:
         return main
 
     def compile(self, plan, node, *, pretty: bool = False) -> str:
-        return self.render(self.compile_node(plan, node), pretty=pretty)
+        """The SQL of :meth:`compile_node`, assembled from each node's CTE rendered once.
+
+        A plan only grows and its nodes are immutable, so a node's ``"T_k" AS (...)`` (after
+        this engine's transforms, which read the earlier nodes' bodies it depends on) is
+        rendered the first time it is compiled and kept in the plan's cache; a step then
+        renders only its new node, however deep the plan.  The text is exactly what rendering
+        the whole ``WITH`` statement gives.
+        """
+        if type(self).render is not Dialect.render:
+            # a dialect that renders statements its own way (a plugin's tag, say) gets them whole
+            return self.render(self.compile_node(plan, node), pretty=pretty)
+        lineage = plan.lineage(node)
+        parts = [self._rendered(plan, n, pretty, main=False) for n in lineage]
+        if node.ordered:
+            main = self._rendered(plan, node, pretty, main=True)
+        else:
+            parts.append(self._rendered(plan, node, pretty, main=False))
+            star = exp.select(exp.Star()).from_(exp.to_identifier(node.id, quoted=True))
+            main = star.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
+        if not parts:
+            return main
+        return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
+
+    def _rendered(self, plan, node, pretty: bool, *, main: bool) -> str:
+        """``node`` as a CTE (``main=False``) or as the main query, from the plan's cache."""
+        cache = getattr(plan, "rendered", None)
+        key = (self, node.id, pretty, main)
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is node:  # ids are reused by a node that failed to be added
+                return hit[1]
+        body = node.expression.copy()
+        item: exp.Expression = body if main else exp.CTE(
+            this=body, alias=exp.TableAlias(this=exp.to_identifier(node.id, quoted=True)))
+        self._context_ctes = {n.id: n.expression for n in plan.lineage(node)}
+        try:
+            text = self.prepare(item).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
+        finally:
+            self._context_ctes = {}
+        if cache is not None:
+            cache[key] = (node, text)
+        return text
 
     # ------------------------------------------------------------------ connections
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
@@ -513,6 +587,12 @@ class Dialect:
         """Whether a driver error means the query was stopped at its time limit."""
         return False
 
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exception classes, raised when rows are read from its cursor directly
+        (read only when an exception is being handled, so the driver is imported by then)."""
+        return ()
+
     def load_database(self, source: str, **options: Any):
         """Copy the SQLite database ``source`` into this engine; see :mod:`querygym.dialects.source`."""
         raise InvalidArgumentError(
@@ -523,6 +603,7 @@ class Dialect:
         """Keep the base tables' columns (tie-breakers name them); every ``introspect`` returns through it."""
         self._base_columns = {t.name: t.column_names for t in schema.tables}
         self._base_types = {t.name: {c.name: c.type for c in t.columns} for t in schema.tables}
+        self._type_memo = {}  # kinds read from the previous database's declared types
         return schema
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:

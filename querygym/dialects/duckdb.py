@@ -184,6 +184,10 @@ class DuckDBDialect(Dialect):
     def is_timeout(self, error: BaseException) -> bool:
         return "interrupt" in str(error).lower()
 
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (_require_driver().Error,)
+
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
         """Tables and column types from DuckDB's catalog; for a copied SQLite database, the keys
         its SQLite schema declared, in the same table order.  Read once per file and process:

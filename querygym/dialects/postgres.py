@@ -156,6 +156,8 @@ class PostgresDialect(Dialect):
     transforms = (like_as_ilike, predicates_as_integers, round_through_numeric, group_concat_as_text,
                   julianday_from_epoch, sqlite_date_functions)
     numeric_affinity = True
+    # stream_results: SQLAlchemy reads ahead from the server-side cursor, so rows come through it
+    fetch_from_driver = False
     bare_columns = True
     affinity_type = "DOUBLE PRECISION"
     break_ties = True

@@ -79,6 +79,10 @@ class SQLiteDialect(Dialect):
     def is_timeout(self, error: BaseException) -> bool:
         return "interrupted" in str(error).lower()
 
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
 
 def _authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
     if action in _ALLOWED_ACTIONS:

@@ -23,14 +23,24 @@ from querygym.util import first_line
 
 @dataclass(frozen=True)
 class Result:
-    """Rows of one query: at most ``max_rows`` of them, and whether more existed."""
+    """Rows of one query: at most ``max_rows`` of them, and whether more existed.
+
+    ``total`` is how many rows the query returned in all when the caller asked them counted
+    (``count=True``): the rows past ``max_rows`` are counted as they are read, in the same
+    pass, and not kept.
+    """
 
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
     truncated: bool = False
+    total: int | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+#: rows read at a time past the cap when counting them, so memory stays bounded
+_COUNT_CHUNK = 10_000
 
 
 class Backend:
@@ -82,23 +92,50 @@ class Backend:
                 raise self._unavailable(exc) from None
         return self._schema
 
-    def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = ...) -> Result:
-        """Run one read-only statement and fetch at most ``max_rows`` rows (all when None)."""
+    def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = ...,
+                count: bool = False) -> Result:
+        """Run one read-only statement and fetch at most ``max_rows`` rows (all when None);
+        with ``count``, also count every row it returns (``Result.total``) in the same pass."""
         limit = self.timeout_s if timeout_s is ... else timeout_s
         with self._lock:
             conn = self.connection
             self._guard.start(limit)
+            result = None
             try:
-                cursor = conn.exec_driver_sql(sql)
-                columns = tuple(cursor.keys())
+                result = conn.exec_driver_sql(sql)
+                columns = tuple(result.keys())
+                # The driver's own rows (tuples) when SQLAlchemy holds none back: its Row layer
+                # costs as much as the engine on small results.
+                source = result.cursor if self.dialect.fetch_from_driver else result
                 if max_rows is None:
-                    rows = [tuple(r) for r in cursor.fetchall()]
+                    rows = source.fetchall()
                     truncated = False
+                    total = len(rows)
                 else:
-                    rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
+                    rows = source.fetchmany(max_rows + 1)
                     truncated = len(rows) > max_rows
-                    rows = rows[:max_rows]
-                cursor.close()
+                    total = len(rows)
+                    if truncated:
+                        del rows[max_rows:]
+                        while count:
+                            # a server-side cursor's FETCHes are statements of their own, each
+                            # under the engine's limit: the query's deadline is checked here too
+                            if self._guard.expired():
+                                raise QueryTimeoutError(
+                                    f"the query ran longer than its {limit:g} s limit and was stopped")
+                            chunk = source.fetchmany(_COUNT_CHUNK)
+                            if not chunk:
+                                break
+                            total += len(chunk)
+                if source is result:
+                    rows = [tuple(r) for r in rows]
+                elif rows and type(rows[0]) is not tuple:
+                    rows = [tuple(r) for r in rows]
+                result.close()
+                result = None
+            except QueryTimeoutError:
+                self._recover(conn)
+                raise
             except sa.exc.DBAPIError as exc:
                 if exc.connection_invalidated:
                     # SQLAlchemy's dialect recognised a lost connection (server stopped or restarted):
@@ -114,9 +151,20 @@ class Backend:
             except sa.exc.StatementError as exc:
                 self._recover(conn)
                 raise ExecutionError(first_line(exc.orig or exc)) from None
+            except self.dialect.driver_errors as exc:  # raised by the driver's own cursor
+                self._recover(conn)
+                if self.dialect.is_timeout(exc):
+                    raise QueryTimeoutError(
+                        f"the query ran longer than its {limit:g} s limit and was stopped") from None
+                raise ExecutionError(first_line(exc)) from None
             finally:
                 self._guard.stop()
-        return Result(columns, rows, truncated)
+                if result is not None:  # stopped while reading: the cursor goes too
+                    try:
+                        result.close()
+                    except Exception:  # the connection was reset under it; nothing is left to free
+                        pass
+        return Result(columns, rows, truncated, total if (count or not truncated) else None)
 
     def scalar(self, sql: str) -> Any:
         result = self.execute(sql, max_rows=1)

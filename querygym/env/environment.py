@@ -44,7 +44,6 @@ from querygym.env.spaces import TextSpace
 from querygym.errors import (
     InvalidActionError,
     InvalidArgumentError,
-    QueryGymError,
     TaskError,
 )
 from querygym.scoring.compare import compare_tables
@@ -135,6 +134,9 @@ class QueryGymEnv(gym.Env):
         # The target comes from the task's own engine, where its gold SQL was written; the agent
         # may play on another engine (the plan compiles anywhere, the gold SQL need not).
         task.target_result(backend if backend.dialect.name == task.dialect else None)
+        # What every comparison needs, made here once rather than in the episode's first step.
+        task.prepared_target()
+        task.target_ordered  # noqa: B018  (a cached property: the gold SQL is parsed once)
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
                                max_result_rows=self.max_result_rows, np_random=self.np_random)
@@ -156,7 +158,7 @@ class QueryGymEnv(gym.Env):
                 rows = self.episode.backend.execute(self.episode.dialect.compile(self.episode.plan, node),
                                                     max_rows=self.max_result_rows)
                 comparison = None if rows.truncated else compare_tables(
-                    rows.rows, task.target_result().rows, ordered=task.target_ordered and node.ordered)
+                    rows.rows, task.prepared_target(), ordered=task.target_ordered and node.ordered)
                 detail["relation"] = comparison.relation if comparison is not None else "different"
             text += "\n\n" + report
             info["initial"] = detail
@@ -279,9 +281,8 @@ class QueryGymEnv(gym.Env):
         result = outcome.result
         if result.truncated:
             return None
-        target = self.task.target_result()
         ordered = self.task.target_ordered and outcome.node.ordered
-        return compare_tables(result.rows, target.rows, ordered=ordered)
+        return compare_tables(result.rows, self.task.prepared_target(), ordered=ordered)
 
     def _clip(self, text: str) -> str:
         limit = self.max_observation_chars

@@ -105,11 +105,9 @@ class Episode:
         ctx = self.context()
         node = OPERATIONS[action.name]().build(action, ctx)
         sql = self.dialect.compile(self.plan, node, pretty=True)  # run and shown as the same text
-        result = self.backend.execute(sql, max_rows=self.max_result_rows)
-        row_count = len(result.rows)
-        if result.truncated:
-            count_sql = self.dialect.render(self._count_query(node))
-            row_count = int(self.backend.scalar(count_sql))
+        # the rows past the cap are counted while they are read, not by running the plan again
+        result = self.backend.execute(sql, max_rows=self.max_result_rows, count=True)
+        row_count = result.total
         self.plan.add(node)
         text = self.describe_node(node, result, row_count, sql)
         violations = self.check_policies(node)
@@ -126,12 +124,6 @@ class Episode:
             return []
 
         return check_policies(policies, self.plan, node)
-
-    def _count_query(self, node: PlanNode):
-        from sqlglot import exp
-
-        inner = self.dialect.compile_node(self.plan, node)
-        return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("counted"))
 
     # ------------------------------------------------------------------ error remediation
     def start_from_sql(self, sql: str, sql_dialect: str = "sqlite") -> tuple[str, dict[str, Any]]:

@@ -118,9 +118,8 @@ def submit_report(ep: "Episode", action: Action):
         raise PlanError(f"submit_report takes the id of an intermediate table (T_0, T_1, ...), got {table_id!r}.")
     node = ep.plan.node(table_id)
     result = ep.backend.execute(ep.dialect.compile(ep.plan, node), max_rows=ep.max_result_rows)
-    target = ep.task.target_result()
     answer = (not result.truncated) and compare_tables(
-        result.rows, target.rows, ordered=ep.task.target_ordered and node.ordered).equal
+        result.rows, ep.task.prepared_target(), ordered=ep.task.target_ordered and node.ordered).equal
     _, tables = citations(action["report"])
     cited_rows = {}
     for tid in tables:

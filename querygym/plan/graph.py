@@ -67,6 +67,11 @@ class PlanGraph:
     def __init__(self) -> None:
         self.graph = nx.DiGraph()
         self._nodes: list[PlanNode] = []
+        #: each added node's lineage (ids of the nodes it depends on), so a step never walks the plan
+        self._lineage: dict[str, frozenset[str]] = {}
+        #: what dialects rendered of this plan's nodes, by (dialect, node id, ...): (node, text).
+        #: It lives and dies with the plan, so a new episode starts with an empty cache.
+        self.rendered: dict[tuple, tuple[PlanNode, str]] = {}
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -114,6 +119,7 @@ class PlanGraph:
         if node.id != self.next_id:
             raise PlanError(f"node {node.id} cannot be added: the next id is {self.next_id}")
         self._nodes.append(node)
+        self._lineage[node.id] = self._lineage_ids(node)
         self.graph.add_node(node.id, kind="cte", node=node)
         for source in node.inputs:
             if self.get(source) is None:
@@ -125,15 +131,19 @@ class PlanGraph:
 
     def lineage(self, node: PlanNode) -> list[PlanNode]:
         """The intermediate tables ``node`` depends on, oldest first (``node`` excluded)."""
+        ids = self._lineage.get(node.id) if self.get(node.id) is node else None
+        if ids is None:
+            ids = self._lineage_ids(node)
+        return [self._nodes[i] for i in sorted(int(n[2:]) for n in ids)]
+
+    def _lineage_ids(self, node: PlanNode) -> frozenset[str]:
         needed: set[str] = set()
-        stack = [i for i in node.inputs if self.get(i) is not None]
-        while stack:
-            nid = stack.pop()
-            if nid in needed:
-                continue
-            needed.add(nid)
-            stack.extend(i for i in self.node(nid).inputs if self.get(i) is not None)
-        return sorted((self.node(n) for n in needed), key=lambda n: n.index)
+        for source in node.inputs:
+            dep = self.get(source)
+            if dep is not None and dep.id not in needed:
+                needed.add(dep.id)
+                needed |= self._lineage[dep.id]
+        return frozenset(needed)
 
     def copy(self) -> "PlanGraph":
         other = PlanGraph()

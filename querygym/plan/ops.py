@@ -22,6 +22,7 @@ is folded into that ordering's query, so ``ORDER BY … LIMIT n`` always means w
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable
@@ -166,22 +167,32 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
+    """The fragment's SELECT, a fresh copy of the one parsed the first time (agents repeat
+    fragments and parsing costs more than copying), or the PlanError it gave."""
+    select, error = _parsed(sql, dialect.input_dialect, dialect.forbidden_functions, what, text)
+    if error is not None:
+        raise PlanError(error)
+    return select.copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> tuple[exp.Select | None, str | None]:
     try:
-        statements = parse_guarded(sql, dialect.input_dialect, what, text)
+        statements = parse_guarded(sql, read, what, text)
     except (ParseError, TokenError) as exc:
         message = str(exc).splitlines()[0]
-        raise PlanError(f"Could not parse the {what} {text!r}: {message}") from None
+        return None, f"Could not parse the {what} {text!r}: {message}"
     statements = [s for s in statements if s is not None]
     if len(statements) != 1 or not isinstance(statements[0], exp.Select):
-        raise PlanError(f"The {what} {text!r} must be a single SQL {what}, not a statement or several.")
+        return None, f"The {what} {text!r} must be a single SQL {what}, not a statement or several."
     select = statements[0]
     for node in select.walk():
         if isinstance(node, _FORBIDDEN_NODES):
-            raise PlanError(f"The {what} {text!r} contains a {type(node).__name__.upper()} statement, "
-                            f"which no action may run.")
-        if isinstance(node, exp.Anonymous) and node.name.lower() in dialect.forbidden_functions:
-            raise PlanError(f"The function {node.name}() is not allowed.")
-    return select
+            return None, (f"The {what} {text!r} contains a {type(node).__name__.upper()} statement, "
+                          f"which no action may run.")
+        if isinstance(node, exp.Anonymous) and node.name.lower() in forbidden:
+            return None, f"The function {node.name}() is not allowed."
+    return select, None
 
 
 def _only(select: exp.Select, allowed: set[str], what: str, text: str) -> None:
@@ -236,23 +247,31 @@ def parse_table_ref(text: str, dialect) -> tuple[str, str | None]:
     """``"employee AS emp"`` -> ``("employee", "emp")``; quoting as in SQL."""
     if not isinstance(text, str) or not text.strip():
         raise PlanError(f"A table reference must be a table name or an id like T_0, got {text!r}.")
+    found, error = _table_ref(text, dialect.input_dialect)
+    if error is not None:
+        raise PlanError(error)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _table_ref(text: str, read: str) -> tuple[tuple[str, str | None] | None, str | None]:
     try:
-        statements = parse_guarded(f"SELECT * FROM {text}", dialect.input_dialect, "table reference", text)
+        statements = parse_guarded(f"SELECT * FROM {text}", read, "table reference", text)
         statements = [s for s in statements if s is not None]
         sel = statements[0] if len(statements) == 1 else None
     except (ParseError, TokenError):
-        raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
-                        f"like T_0, optionally followed by AS and an alias.") from None
+        return None, (f"Could not read the table reference {text!r}: write a table name or an id "
+                      f"like T_0, optionally followed by AS and an alias.")
     from_ = sel.args.get("from_") if isinstance(sel, exp.Select) else None
     table = from_.this if from_ else None
     if isinstance(table, exp.Table) and not isinstance(table.this, exp.Identifier):
-        raise PlanError(f"{text!r} is not a table name: only tables and intermediate tables (T_0, ...) can be "
-                        f"read, not table functions.")
+        return None, (f"{text!r} is not a table name: only tables and intermediate tables (T_0, ...) can be "
+                      f"read, not table functions.")
     if (not isinstance(table, exp.Table) or table.args.get("db") or sel.args.get("joins")
             or len([k for k, v in sel.args.items() if v]) != 2):
-        raise PlanError(f"Could not read the table reference {text!r}: write a table name or an id "
-                        f"like T_0, optionally followed by AS and an alias.")
-    return table.name, (table.alias or None)
+        return None, (f"Could not read the table reference {text!r}: write a table name or an id "
+                      f"like T_0, optionally followed by AS and an alias.")
+    return (table.name, (table.alias or None)), None
 
 
 # ---------------------------------------------------------------------- resolving names

@@ -118,7 +118,7 @@ import pandas as pd
 
 from querygym.errors import InvalidArgumentError
 
-__all__ = ["TableComparison", "compare_tables"]
+__all__ = ["PreparedTarget", "TableComparison", "compare_tables", "prepare_target"]
 
 Relation = Literal["equal", "subset", "superset", "different"]
 
@@ -216,6 +216,23 @@ def compare_tables(
         )
     if not isinstance(ordered, (bool, np.bool_)):
         raise InvalidArgumentError(f"ordered must be True or False; got {ordered!r}")
+    _check_sig_digits(sig_digits)
+    prepared = None
+    if isinstance(gold, PreparedTarget):
+        if mode == "bag" and gold.sig_digits == sig_digits and gold.encoded is not None:
+            prepared = gold
+        gold = gold.source
+    pred_table = _Table.of(pred, "pred")
+    gold_table = prepared.table if prepared is not None else _Table.of(gold, "gold")
+    width = pred_table.width if pred_table.width is not None else gold_table.width
+    pred_table.adopt_width(width)
+    gold_table.adopt_width(gold_table.width if gold_table.width is not None else width)
+    if mode == "set":
+        return _compare_as_sets(pred_table, gold_table)
+    return _compare_as_bags(pred_table, gold_table, bool(ordered), int(sig_digits), prepared)
+
+
+def _check_sig_digits(sig_digits: object) -> None:
     if (
         isinstance(sig_digits, (bool, np.bool_))
         or not isinstance(sig_digits, (int, np.integer))
@@ -224,14 +241,103 @@ def compare_tables(
         raise InvalidArgumentError(
             f"sig_digits must be an integer from 1 to {MAX_SIG_DIGITS}; got {sig_digits!r}"
         )
-    pred_table = _Table.of(pred, "pred")
-    gold_table = _Table.of(gold, "gold")
-    width = pred_table.width if pred_table.width is not None else gold_table.width
-    pred_table.adopt_width(width)
-    gold_table.adopt_width(gold_table.width if gold_table.width is not None else width)
-    if mode == "set":
-        return _compare_as_sets(pred_table, gold_table)
-    return _compare_as_bags(pred_table, gold_table, bool(ordered), int(sig_digits))
+
+
+class PreparedTarget:
+    """A target table encoded once, to be compared with many predictions.
+
+    :func:`compare_tables` accepts it in place of the gold table and gives exactly the answer
+    it gives for the table itself (in ``mode="bag"`` at the same ``sig_digits``; anything else
+    falls back to the table).  The target's codes, column profiles and, when first needed,
+    a sorted index of each column are kept, so comparing a small table with a huge target
+    reads only the target's rows that can match (use :func:`prepare_target`).
+    """
+
+    def __init__(self, gold: object, sig_digits: int = 9):
+        _check_sig_digits(sig_digits)
+        self.source = gold
+        self.sig_digits = int(sig_digits)
+        self.table = _Table.of(gold, "gold")
+        self.encoded: _Encoded | None = None
+        self.object_codes: dict[object, int] = {}
+        if self.table.width is not None:  # an empty list of rows takes the prediction's width
+            (self.encoded,), self.object_codes = _encode_tables([self.table], self.sig_digits)
+        self._indexes: dict[object, _ColumnIndex] = {}
+        self._sorted: list[np.ndarray] | None = None
+        self._classes: list[int] | None = None
+
+    def index(self, key: object, column: np.ndarray) -> "_ColumnIndex":
+        """A sorted index of one of the target's code columns (built once)."""
+        found = self._indexes.get(key)
+        if found is None:
+            found = self._indexes[key] = _ColumnIndex(column)
+        return found
+
+    def identity_classes(self) -> list[int]:
+        """:func:`_identity_classes` of the target's columns (computed once)."""
+        if self._classes is None:
+            self._classes = _identity_classes(self.encoded.columns)
+        return self._classes
+
+    def sorted_rows(self) -> list[np.ndarray]:
+        """:func:`_sorted_rows` of the target (computed once)."""
+        if self._sorted is None:
+            self._sorted = _sorted_rows(self.encoded.columns)
+        return self._sorted
+
+    def encode(self, pred: _Table) -> _Encoded:
+        """``pred``'s codes in the target's code space."""
+        (encoded,), _ = _encode_tables([pred], self.sig_digits, self.object_codes)
+        return encoded
+
+
+def prepare_target(gold: object, *, sig_digits: int = 9) -> PreparedTarget:
+    """The target table encoded once, for many :func:`compare_tables` calls.
+
+    >>> target = prepare_target([(1, "a"), (2, "b")])
+    >>> compare_tables([("b", 2.0)], target).relation
+    'subset'
+    >>> compare_tables([(2, "b"), (1, "a")], target).equal
+    True
+    """
+    return PreparedTarget(gold, sig_digits)
+
+
+class _ColumnIndex:
+    """The rows of an int64 column holding given values, found by binary search."""
+
+    def __init__(self, column: np.ndarray):
+        self.order = np.argsort(column, kind="stable")
+        self.values = column[self.order]
+
+    def _ranges(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wanted = np.unique(values)
+        low = np.searchsorted(self.values, wanted, side="left")
+        return low, np.searchsorted(self.values, wanted, side="right")
+
+    def count_with(self, values: np.ndarray) -> int:
+        low, high = self._ranges(values)
+        return int((high - low).sum())
+
+    def groups_with(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows holding one of ``values``, and for each the index of its value among
+        ``wanted`` (the sorted distinct values), and ``wanted``."""
+        wanted = np.unique(values)
+        low = np.searchsorted(self.values, wanted, side="left")
+        lengths = np.searchsorted(self.values, wanted, side="right") - low
+        total = int(lengths.sum())
+        starts = np.repeat(low - (np.cumsum(lengths) - lengths), lengths)
+        rows = self.order[np.arange(total) + starts]
+        return rows, np.repeat(np.arange(len(wanted)), lengths), wanted
+
+    def rows_with(self, values: np.ndarray) -> np.ndarray:
+        low, high = self._ranges(values)
+        lengths = high - low
+        total = int(lengths.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.int64)
+        starts = np.repeat(low - (np.cumsum(lengths) - lengths), lengths)
+        return self.order[np.arange(total) + starts]
 
 
 # ---------------------------------------------------------------------------
@@ -593,14 +699,35 @@ def _encode(tables: list[_Table], sig: int) -> list[_Encoded]:
     A number's code is its packed key, an object's is ``_OBJECT_CODE_BASE`` plus
     its index among all distinct object keys, NULL's is ``_NULL_CODE``.
     """
+    return _encode_tables(tables, sig)[0]
+
+
+def _encode_tables(tables: list[_Table], sig: int,
+                   known: dict[object, int] | None = None) -> tuple[list[_Encoded], dict[object, int]]:
+    """:func:`_encode`, continuing the object codes of ``known`` (key -> code) when given;
+    also returns the key -> code map of the objects met (``known`` excluded)."""
     prepared = []
     for table in tables:
         for column in table.columns():
             codes, distinct = _distinct_values(column)
             prepared.append((codes, len(distinct), _normalise_uniques(distinct, sig)))
     obj_keys = [k for _, _, keys in prepared for k in keys.obj_keys]
-    obj_codes, _ = pd.factorize(np.fromiter(obj_keys, dtype=object, count=len(obj_keys)))
-    obj_codes = obj_codes.astype(np.int64) + _OBJECT_CODE_BASE
+    if known is None:
+        factorized, uniques = pd.factorize(np.fromiter(obj_keys, dtype=object, count=len(obj_keys)))
+        obj_codes = factorized.astype(np.int64) + _OBJECT_CODE_BASE
+        met = {key: _OBJECT_CODE_BASE + i for i, key in enumerate(uniques.tolist())}
+    else:
+        met = {}
+        fresh = _OBJECT_CODE_BASE + len(known)
+        codes_list = []
+        for key in obj_keys:
+            code = known.get(key)
+            if code is None:
+                code = met.get(key)
+                if code is None:
+                    code = met[key] = fresh + len(met)
+            codes_list.append(code)
+        obj_codes = np.array(codes_list, dtype=np.int64)
     obj_offset = 0
     columns: list[np.ndarray] = []
     profiles: list[tuple[np.ndarray, np.ndarray]] = []
@@ -629,7 +756,7 @@ def _encode(tables: list[_Table], sig: int) -> list[_Encoded]:
         end = start + table.width
         result.append(_Encoded(columns[start:end], profiles[start:end]))
         start = end
-    return result
+    return result, met
 
 
 # ---------------------------------------------------------------------------
@@ -673,7 +800,18 @@ def _row_ids(columns: list[np.ndarray], n: int) -> tuple[np.ndarray, int]:
     return groups
 
 
-def _bags_fit(a_columns, b_columns, n_a: int, n_b: int, rel: str) -> bool:
+def _bags_fit(a_columns, b_columns, n_a: int, n_b: int, rel: str, index=None) -> bool:
+    if rel != "eq" and a_columns and index is not None:
+        # Only the larger bag's rows whose k-th value occurs in the smaller bag's k-th can
+        # matter; the prepared target's indexes tell which k keeps fewest rows.
+        k = _most_selective(a_columns, b_columns, rel, index)
+        a_rows, b_rows = _superset_rows(a_columns[k], b_columns[k], rel, index, ("sorted", k), ("sorted", k))
+        if a_rows is not None:
+            a_columns = [c[a_rows] for c in a_columns]
+            n_a = len(a_rows)
+        if b_rows is not None:
+            b_columns = [c[b_rows] for c in b_columns]
+            n_b = len(b_rows)
     stacked = [np.concatenate([a, b]) for a, b in zip(a_columns, b_columns)]
     ids, distinct = _row_ids(stacked, n_a + n_b)
     return _counts_fit(
@@ -681,8 +819,20 @@ def _bags_fit(a_columns, b_columns, n_a: int, n_b: int, rel: str) -> bool:
     )
 
 
-def _sorted_rows(columns: list[np.ndarray]) -> list[np.ndarray]:
-    """The columns of the table whose rows are each row's values in sorted order."""
+def _most_selective(a_columns, b_columns, rel: str, index) -> int:
+    side, target = index
+    if (rel, side) not in (("le", "b"), ("ge", "a")):
+        return 0
+    big, small = (b_columns, a_columns) if side == "b" else (a_columns, b_columns)
+    counts = [target.index(("sorted", k), big[k]).count_with(small[k]) for k in range(len(big))]
+    return int(np.argmin(counts))
+
+
+def _sorted_rows(columns: list[np.ndarray], index=None, side: str = "") -> list[np.ndarray]:
+    """The columns of the table whose rows are each row's values in sorted order
+    (kept by the prepared target when ``index`` says this side is it)."""
+    if index is not None and index[0] == side:
+        return index[1].sorted_rows()
     rows = np.sort(np.column_stack(columns), axis=1)
     return [np.ascontiguousarray(rows[:, k]) for k in range(rows.shape[1])]
 
@@ -745,18 +895,33 @@ class _Pairing:
         self.b_rows = b_rows
 
 
+class _Subset:
+    """Row groups over some of the rows only: A's rows ``a_rows`` and B's ``b_rows`` (None: all).
+
+    When one bag need only fit inside the other ("le", "ge"), the larger side's rows whose
+    projection the smaller side lacks can never matter (their groups keep a count of 0 on the
+    smaller side however they are refined), so they are dropped as soon as they are known.
+    """
+
+    def __init__(self, a_rows: np.ndarray | None, b_rows: np.ndarray | None, groups: tuple[np.ndarray, int]):
+        self.a_rows = a_rows
+        self.b_rows = b_rows
+        self.groups = groups
+
+
 class _RowGroups:
     """Incremental check that A's and B's rows, projected on the columns paired so
     far, stand in relation ``rel`` as bags.
 
     A state is an array of dense row ids over A's rows then B's rows (equal
-    projected rows share an id) or, once no id occurs twice on either side, a
-    _Pairing: then each further column pair only needs an elementwise comparison
-    of paired rows, which is much cheaper than regrouping the rows.
+    projected rows share an id), a _Subset of them, or, once no id occurs twice on
+    either side, a _Pairing: then each further column pair only needs an elementwise
+    comparison of paired rows, which is much cheaper than regrouping the rows.
     """
 
-    def __init__(self, n_a: int, n_b: int, rel: str):
+    def __init__(self, n_a: int, n_b: int, rel: str, index=None):
         self.n_a, self.n_b, self.rel = n_a, n_b, rel
+        self.index = index
         self.buffer = np.empty(n_a + n_b, dtype=np.int64)
 
     def start(self) -> None:
@@ -767,14 +932,48 @@ class _RowGroups:
             return _NODE_COST + 2 * len(state.a_rows)
         return _NODE_COST + self.n_a + self.n_b
 
-    def extend(self, state: object, a_column: np.ndarray, b_column: np.ndarray) -> object | None:
+    def extend(self, state: object, a_column: np.ndarray, b_column: np.ndarray,
+               a_key: int = -1, b_key: int = -1) -> object | None:
         if isinstance(state, _Pairing):
             same = np.array_equal(a_column[state.a_rows], b_column[state.b_rows])
             return state if same else None
-        n_a = self.n_a
-        self.buffer[:n_a] = a_column
-        self.buffer[n_a:] = b_column
-        groups = _refine(state, self.buffer)
+        a_rows = b_rows = None
+        groups = state
+        if isinstance(state, _Subset):
+            a_rows, b_rows, groups = state.a_rows, state.b_rows, state.groups
+            # Rows of the larger side whose value here the other side lacks cannot matter.
+            if self.rel == "le" and b_rows is not None and len(b_rows) > 4 * len(a_column if a_rows is None else a_rows):
+                keep = _among(b_column[b_rows], a_column if a_rows is None else a_column[a_rows])
+                b_rows, groups = b_rows[keep], (np.concatenate([groups[0][: len(groups[0]) - len(keep)],
+                                                                groups[0][len(groups[0]) - len(keep):][keep]]), groups[1])
+            elif self.rel == "ge" and a_rows is not None and len(a_rows) > 4 * len(b_column if b_rows is None else b_rows):
+                keep = _among(a_column[a_rows], b_column if b_rows is None else b_column[b_rows])
+                a_rows, groups = a_rows[keep], (np.concatenate([groups[0][: len(keep)][keep],
+                                                                groups[0][len(keep):]]), groups[1])
+        elif state is None and self.index is not None:
+            side, target = self.index
+            if self.rel == "le" and side == "b":  # group straight from the target's index
+                b_rows, b_ids, wanted = target.index(b_key, b_column).groups_with(a_column)
+                groups = (np.concatenate([np.searchsorted(wanted, a_column), b_ids]), len(wanted))
+                return self._settle(groups, self.n_a, None, b_rows)
+            if self.rel == "ge" and side == "a":
+                a_rows, a_ids, wanted = target.index(a_key, a_column).groups_with(b_column)
+                groups = (np.concatenate([a_ids, np.searchsorted(wanted, b_column)]), len(wanted))
+                return self._settle(groups, len(a_rows), a_rows, None)
+        if a_rows is None and b_rows is None:
+            n_a = self.n_a
+            buffer = self.buffer
+            buffer[:n_a] = a_column
+            buffer[n_a:] = b_column
+        else:
+            a_part = a_column if a_rows is None else a_column[a_rows]
+            b_part = b_column if b_rows is None else b_column[b_rows]
+            n_a = len(a_part)
+            buffer = np.concatenate([a_part, b_part])
+        return self._settle(_refine(groups, buffer), n_a, a_rows, b_rows)
+
+    def _settle(self, groups: tuple[np.ndarray, int], n_a: int, a_rows, b_rows) -> object | None:
+        """The state after a column: None if the bags no longer fit, else groups, a subset or a pairing."""
         ids, distinct = groups
         a_counts = np.bincount(ids[:n_a], minlength=distinct)
         b_counts = np.bincount(ids[n_a:], minlength=distinct)
@@ -782,11 +981,43 @@ class _RowGroups:
             return None
         if a_counts.max(initial=0) <= 1 and b_counts.max(initial=0) <= 1:
             b_row_of_id = np.full(distinct, -1, dtype=np.int64)
-            b_row_of_id[ids[n_a:]] = np.arange(self.n_b)
+            b_row_of_id[ids[n_a:]] = np.arange(self.n_b) if b_rows is None else b_rows
             partner = b_row_of_id[ids[:n_a]]
             matched = np.flatnonzero(partner >= 0)
-            return _Pairing(matched, partner[matched])
-        return groups
+            return _Pairing(matched if a_rows is None else a_rows[matched], partner[matched])
+        if self.rel == "le":  # B's rows in groups that A lacks can never matter
+            keep = a_counts[ids[n_a:]] > 0
+            if not keep.all():
+                b_all = np.arange(self.n_b) if b_rows is None else b_rows
+                return _Subset(a_rows, b_all[keep], (np.concatenate([ids[:n_a], ids[n_a:][keep]]), distinct))
+        elif self.rel == "ge":  # and A's rows in groups that B lacks
+            keep = b_counts[ids[:n_a]] > 0
+            if not keep.all():
+                a_all = np.arange(self.n_a) if a_rows is None else a_rows
+                return _Subset(a_all[keep], b_rows, (np.concatenate([ids[:n_a][keep], ids[n_a:]]), distinct))
+        if a_rows is None and b_rows is None:
+            return groups
+        return _Subset(a_rows, b_rows, groups)
+
+
+def _among(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Which of ``values`` occur in ``allowed`` (pandas' hash table: linear, unlike np.isin's sort)."""
+    return pd.core.algorithms.isin(values, allowed)
+
+
+def _superset_rows(a_column: np.ndarray, b_column: np.ndarray, rel: str, index, a_key: object, b_key: object
+                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows of the side that must hold the other's bag ("le": B, "ge": A) whose value in
+    this column occurs on the other side, found through the prepared target's index when that
+    side is the target; (None, None) when there is nothing to look up."""
+    if index is None or rel == "eq":
+        return None, None
+    side, target = index
+    if rel == "le" and side == "b":
+        return None, target.index(b_key, b_column).rows_with(a_column)
+    if rel == "ge" and side == "a":
+        return target.index(a_key, a_column).rows_with(b_column), None
+    return None, None
 
 
 class _SearchResult:
@@ -796,11 +1027,12 @@ class _SearchResult:
         self.visits = visits
 
 
-def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _SearchResult:
+def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str, index=None) -> _SearchResult:
     """Find an injection of A's columns into B's with bag(A) rel bag(B projected).
 
     ``rel`` is "eq", "le" (A's bag inside B's) or "ge".  A has at most as many
-    columns as B.
+    columns as B.  ``index`` is ("a" or "b", lookup) when one side is a prepared target:
+    the :class:`PreparedTarget`, whose cached indexes and sorted rows are used.
     """
     a_columns, b_columns = a.columns, b.columns
     a_profiles, b_profiles = a.profiles, b.profiles
@@ -821,7 +1053,7 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _Se
         return _SearchResult(None)
     branching = any(len(c) > 1 for c in candidates)
     if branching and width_a == width_b and not _bags_fit(
-        _sorted_rows(a_columns), _sorted_rows(b_columns), n_a, n_b, rel
+        _sorted_rows(a_columns, index, "a"), _sorted_rows(b_columns, index, "b"), n_a, n_b, rel, index
     ):
         # The bag of each row's sorted values does not depend on column order.
         return _SearchResult(None)
@@ -829,8 +1061,8 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _Se
     # Most constrained columns first; among equals, the most distinct values first
     # because they split the rows finest and prune earliest.
     order = sorted(range(width_a), key=lambda j: (len(candidates[j]), -len(a_profiles[j][0])))
-    a_class = _identity_classes(a_columns)
-    b_class = _identity_classes(b_columns)
+    a_class = index[1].identity_classes() if index is not None and index[0] == "a" else _identity_classes(a_columns)
+    b_class = index[1].identity_classes() if index is not None and index[0] == "b" else _identity_classes(b_columns)
     # Identical A columns are interchangeable: their B images must increase in
     # processing order.  Identical B columns are interchangeable: use the lowest
     # unused one of a class.  The lexicographically least solution obeys both.
@@ -840,7 +1072,7 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _Se
         previous_twin.append(twins[-1] if twins else -1)
     lower_twins = [[k for k in range(i) if b_class[k] == b_class[i]] for i in range(width_b)]
 
-    grouping = _RowGroups(n_a, n_b, rel)
+    grouping = _RowGroups(n_a, n_b, rel, index)
     state_stack: list[object] = [grouping.start()]
     chosen = [-1] * width_a
     used = [False] * width_b
@@ -864,7 +1096,7 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _Se
             if visits + cost > _SEARCH_BUDGET:
                 return _SearchResult(None, complete=False, visits=visits)
             visits += cost
-            state = grouping.extend(state_stack[-1], a_columns[j], b_columns[i])
+            state = grouping.extend(state_stack[-1], a_columns[j], b_columns[i], j, i)
             if state is not None:
                 chosen[depth] = i
                 used[i] = True
@@ -890,8 +1122,12 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str) -> _Se
 # Bag comparison
 
 
-def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int) -> TableComparison:
-    pred_encoded, gold_encoded = _encode([pred, gold], sig)
+def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
+                     prepared: PreparedTarget | None = None) -> TableComparison:
+    if prepared is not None:
+        pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
+    else:
+        pred_encoded, gold_encoded = _encode([pred, gold], sig)
     n_pred, n_gold = pred.n_rows, gold.n_rows
     width_pred, width_gold = pred.width, gold.width
     row_rel = _size_relation(n_pred, n_gold)
@@ -903,6 +1139,11 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int) -> Tab
     else:
         a, b, n_a, n_b = gold_encoded, pred_encoded, n_gold, n_pred
         rel = {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+    # The target's sorted column indexes, on whichever side it stands.
+    index = None
+    if prepared is not None:
+        gold_side = "b" if pred_is_narrow else "a"
+        index = (gold_side, prepared)
 
     search = None
     order_differs = False
@@ -910,7 +1151,7 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int) -> Tab
     if ordered and row_rel == "equal":
         injection = _sequence_mapping(a.columns, b.columns)
     if injection is None:
-        search = _find_mapping(a, b, n_a, n_b, rel)
+        search = _find_mapping(a, b, n_a, n_b, rel, index)
         injection = search.mapping
         order_differs = ordered and row_rel == "equal" and injection is not None
 

@@ -75,3 +75,61 @@ def test_dialect_registry():
     assert get("sqlite").name == "sqlite"
     with pytest.raises(querygym.UnknownDialectError, match="Did you mean 'sqlite'"):
         get("sqlitee")
+
+
+def test_rows_past_the_cap_are_counted_in_the_same_pass():
+    with Backend(DB) as db:
+        statements = []
+        sa_event = pytest.importorskip("sqlalchemy").event
+        sa_event.listen(db._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        everything = db.execute("SELECT * FROM order_items")
+        result = db.execute("SELECT * FROM order_items", max_rows=7, count=True)
+        uncounted = db.execute("SELECT * FROM order_items", max_rows=7)
+    assert len(statements) == 3  # one execution per call: no second query to count
+    assert result.truncated and len(result.rows) == 7 and result.total == len(everything.rows) > 7
+    assert result.rows == everything.rows[:7] and uncounted.total is None
+    assert db.execute("SELECT 1", max_rows=7, count=True).total == 1
+
+
+def test_values_read_back_keep_their_types_and_sqlite_affinity(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "types.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, n NUMERIC, b BLOB, u)")
+    # affinity converts on the way in: '5' into INTEGER is 5, 7 into TEXT is '7', '2.50' into NUMERIC 2.5
+    con.execute("INSERT INTO t VALUES ('5', 1, 7, '2.50', x'00ff', '08')")
+    con.execute("INSERT INTO t VALUES (NULL, 0.5, 'x', 'abc', NULL, 3)")
+    con.commit()
+    con.close()
+    with Backend(str(path)) as db:
+        rows = db.execute("SELECT * FROM t ORDER BY rowid").rows
+        assert rows == [(5, 1.0, "7", 2.5, b"\x00\xff", "08"), (None, 0.5, "x", "abc", None, 3)]
+        assert [type(v) for v in rows[0]] == [int, float, str, float, bytes, str]
+        assert all(type(r) is tuple for r in rows)
+        # text compared with a number follows SQLite's rules in the engine, not ours
+        assert db.execute("SELECT s = 7, s > 100, u = '08' FROM t WHERE rowid = 1").rows == [(1, 1, 1)]
+
+
+def test_a_huge_result_is_fetched_in_bounded_memory():
+    import tracemalloc
+
+    sql = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300000) "
+           "SELECT x, 'some text ' || x FROM n")
+    with Backend(DB, timeout_s=60) as db:
+        tracemalloc.start()
+        result = db.execute(sql, max_rows=1000, count=True)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert result.total == 300_000 and len(result.rows) == 1000
+    assert peak < 8_000_000  # 300,000 rows held at once would take ~40 MB
+
+
+def test_an_error_while_rows_are_read_is_an_execution_error_and_the_connection_recovers():
+    with Backend(DB, timeout_s=0.2) as db:
+        with pytest.raises((ExecutionError, QueryTimeoutError)):
+            db.execute("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n WHERE x < 0",
+                       max_rows=5, count=True)
+        with pytest.raises(ExecutionError):
+            db.execute("SELECT abs(-9223372036854775807 - 1) FROM regions", max_rows=5)  # integer overflow while stepping
+        assert db.scalar("SELECT COUNT(*) FROM regions") == 7

@@ -593,3 +593,56 @@ def test_bad_rows_are_rejected():
 def test_set_mode_rejects_unhashable_cells():
     with pytest.raises(InvalidArgumentError, match="hashable"):
         compare_tables([([1],)], [([1],)], mode="set")
+
+
+# ---------------------------------------------------------------------------
+# A target encoded once (prepare_target) answers exactly as the table itself
+
+_CELLS = [1, 2, 2.0, "a", "b", None, Decimal("1.00"), 3, "c", 0.1 + 0.2, 0.3, b"x", float("inf"), 10**30, True]
+
+
+def _random_table(rng, n_rows, width):
+    pool = _CELLS[: rng.integers(2, len(_CELLS) + 1)]
+    return [tuple(pool[i] for i in rng.integers(0, len(pool), width)) for _ in range(n_rows)]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_prepared_target_gives_the_same_comparison_as_its_rows(seed):
+    from querygym.scoring.compare import prepare_target
+
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        width = int(rng.integers(1, 5))
+        gold = _random_table(rng, int(rng.integers(0, 120)), width)
+        kind = rng.random()
+        if kind < 0.45 and gold:  # rows of the target (a few, as a step's small table), columns permuted or dropped
+            rows = [gold[i] for i in rng.choice(len(gold), int(rng.integers(0, min(len(gold), 12) + 1)), replace=False)]
+            keep = list(rng.permutation(width)[: int(rng.integers(1, width + 1))])
+            pred = [tuple(r[k] for k in keep) for r in rows]
+        elif kind < 0.65 and gold:  # the target and more
+            pred = gold + _random_table(rng, int(rng.integers(0, 4)), width)
+            if rng.random() < 0.5:
+                pred = [r + (_CELLS[int(rng.integers(len(_CELLS)))],) for r in pred]
+        else:
+            pred = _random_table(rng, int(rng.integers(0, 20)), int(rng.integers(1, 5)))
+        ordered = bool(rng.random() < 0.2)
+        target = prepare_target(gold)
+        for _ in range(2):  # the second time from the target's cached indexes
+            assert compare_tables(pred, target, ordered=ordered) == compare_tables(pred, gold, ordered=ordered)
+        assert compare_tables(pred, target, mode="set") == compare_tables(pred, gold, mode="set")
+        assert compare_tables(pred, target, sig_digits=3) == compare_tables(pred, gold, sig_digits=3)
+
+
+def test_a_small_table_against_a_large_prepared_target():
+    from querygym.scoring.compare import prepare_target
+
+    n = 200_000
+    gold = pd.DataFrame({"id": np.arange(n), "name": [f"n{i % 977}" for i in range(n)],
+                         "amount": np.round(np.arange(n) * 0.37 % 1000, 2)})
+    target = prepare_target(gold)
+    rows = list(gold.iloc[5000:6000].itertuples(index=False, name=None))
+    assert compare_tables([(r[2], r[1]) for r in rows], target).relation == "subset"
+    assert compare_tables([(r[1], r[0], r[2]) for r in rows], target).column_mapping == (1, 0, 2)
+    assert compare_tables([(r[1], -r[0], r[2]) for r in rows], target).relation == "different"
+    assert compare_tables([r + (1,) for r in rows], target).relation == "different"
+    assert compare_tables(rows + rows[:1], target).relation == "different"  # a duplicate the target lacks

@@ -1,0 +1,72 @@
+"""Incremental compilation: each node's CTE rendered once per plan, the text unchanged."""
+
+import json
+
+import pytest
+
+import querygym
+from querygym.dialects import get
+from querygym.env.environment import QueryGymEnv
+
+STEPS = [
+    ["perform_filter", "products", "products.list_price > '100'", "products.product_id, products.category, products.list_price"],
+    ["perform_aggregate", "T_0", "T_0.category", "T_0.category, SUM(T_0.list_price) AS total, T_0.product_id"],
+    ["perform_order_by", "T_1", "T_1.total DESC"],
+    ["perform_filter", "T_0", "T_0.list_price LIKE '1%' AND (T_0.list_price > 5) = 1"],
+    ["perform_limit", "T_2", "2"],
+]
+
+
+@pytest.fixture(scope="module")
+def played():
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks)
+    env.reset(options={"task_id": tasks.tasks[0].id})
+    for step in STEPS:
+        assert env.step(json.dumps(step))[4]["kind"] == "cte"
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("name", ["sqlite", "postgres", "duckdb"])
+@pytest.mark.parametrize("pretty", [False, True])
+def test_assembled_text_is_the_whole_statement_rendered(played, name, pretty):
+    dialect = get(name)()
+    dialect.remember(played.episode.schema)
+    plan = played.episode.plan
+    for node in plan:
+        whole = dialect.render(dialect.compile_node(plan, node), pretty=pretty)
+        assert dialect.compile(plan, node, pretty=pretty) == whole
+        assert dialect.compile(plan, node, pretty=pretty) == whole  # from the cache
+
+
+def test_each_node_is_rendered_once_and_a_new_episode_starts_afresh(played):
+    episode = played.episode
+    plan, dialect = episode.plan, episode.dialect
+    rendered = dict(plan.rendered)
+    assert {key[1] for key in rendered} >= set(plan.ids)
+    calls = []
+    original = dialect.prepare
+    dialect.prepare = lambda expression: calls.append(expression) or original(expression)
+    try:
+        dialect.compile(plan, plan.newest, pretty=True)
+    finally:
+        del dialect.prepare
+    assert calls == []  # every CTE came from the plan's cache
+    played.reset(options={"task_id": episode.task.id})
+    assert played.episode.plan.rendered == {}
+    _, _, _, _, info = played.step(json.dumps(["perform_filter", "regions", "regions.country = 'x'"]))
+    assert '"regions"' in info["sql"] and "products" not in info["sql"]
+
+
+def test_a_node_that_failed_to_be_added_is_not_served_from_the_cache(played):
+    plan = played.episode.plan
+    dialect = played.episode.dialect
+    import sqlglot
+
+    ghost_a = plan.new_node("perform_projection", ("regions",), ("regions",),
+                            sqlglot.parse_one("SELECT 1 AS a FROM regions"), ())
+    ghost_b = plan.new_node("perform_projection", ("regions",), ("regions",),
+                            sqlglot.parse_one("SELECT 2 AS b FROM regions"), ())
+    assert ghost_a.id == ghost_b.id
+    assert "1 AS" in dialect.compile(plan, ghost_a) and "2 AS" in dialect.compile(plan, ghost_b)
