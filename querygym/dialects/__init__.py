@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from querygym.dialects.base import Dialect, QueryGuard, available, get
+from querygym.dialects.base import Dialect, available, get
+from querygym.dialects.guard import QueryGuard
 from querygym.dialects.source import LoadedDatabase
 
 __all__ = ["Dialect", "LoadedDatabase", "QueryGuard", "available", "get", "load_database"]

@@ -5,19 +5,13 @@ for every built-in engine, since the benchmarks' gold SQL and most agents write 
 renders the compiled plan in ``sqlglot_dialect``.  sqlglot transpiles the syntax (``strftime``,
 ``GROUP_CONCAT``, ``IIF``, NULL ordering, safe division); where the engine's *meaning* still
 differs, the dialect lists rewrites in ``transforms`` (functions on the sqlglot AST, applied
-just before rendering), and what no rewrite can fix is documented in the dialect's module.
+just before rendering; they live in :mod:`querygym.dialects.transforms`), and what no rewrite can
+fix is documented in the dialect's module.  Time limits are :mod:`querygym.dialects.guard`'s.
 """
 
 from __future__ import annotations
 
-import atexit
-import heapq
-import itertools
-import re
-import threading
-import time
 import warnings
-import weakref
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar
@@ -25,117 +19,21 @@ from typing import Any, Callable, ClassVar
 import sqlalchemy as sa
 from sqlglot import exp
 
+from querygym.dialects.guard import QueryGuard
+from querygym.dialects.transforms import (
+    NUMERIC_PREFIX,
+    NUMERIC_TEXT,
+    is_aggregate,
+    select_of,
+    string_literal,
+    type_kind,
+)
 from querygym.errors import InvalidArgumentError, UnknownDialectError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.util import did_you_mean
 
 ENTRY_POINT_GROUP = "querygym.dialects"
 _REGISTRY: dict[str, type["Dialect"]] = {}
-
-
-class QueryGuard:
-    """Per-connection state the engine hooks read: the deadline of the running query.
-
-    Engines that check the deadline themselves (SQLite's progress handler) read
-    :meth:`expired`; engines that are told the limit up front (PostgreSQL's
-    ``statement_timeout``) read ``timeout_s``; engines that can only be stopped from outside
-    register an interrupter with :meth:`add_interrupter`, which a shared watchdog thread
-    calls once the running query's deadline passes (DuckDB's ``Connection.interrupt``).
-    """
-
-    def __init__(self) -> None:
-        self.deadline: float | None = None
-        self.timeout_s: float | None = None
-        self._interrupters: list[Any] = []
-        self._lock = threading.Lock()
-        self._generation = 0  # which query an armed watchdog entry belongs to
-
-    def add_interrupter(self, interrupt: Any) -> None:
-        """Call ``interrupt()`` (from the watchdog thread) when a query outlives its limit."""
-        self._interrupters.append(interrupt)
-
-    def start(self, timeout_s: float | None) -> None:
-        with self._lock:
-            self._generation += 1
-            self.timeout_s = timeout_s
-            self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
-            if self.deadline is not None and self._interrupters:
-                _Watchdog.get().arm(self.deadline, self, self._generation)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self.deadline = None
-            self.timeout_s = None
-
-    def expired(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
-    def _fire(self, generation: int) -> None:
-        # Under the lock, so a query that has finished (stop) is never interrupted afterwards,
-        # and the next query on the connection cannot be hit by its predecessor's alarm.
-        with self._lock:
-            if generation != self._generation or self.deadline is None:
-                return
-            for interrupt in self._interrupters:
-                try:
-                    interrupt()
-                except Exception:  # a connection closed meanwhile has nothing left to stop
-                    pass
-
-
-class _Watchdog:
-    """One daemon thread for the whole process, waking at the earliest armed deadline."""
-
-    _instance: "_Watchdog | None" = None
-    _create_lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Any, int]] = []
-        self._counter = itertools.count()
-        self._cond = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="querygym-watchdog", daemon=True)
-        self._thread.start()
-        # Ended before the interpreter tears modules down: a thread still running then keeps
-        # native extension objects alive (DuckDB's bindings report them as leaks).
-        atexit.register(self.stop)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-        self._thread.join(timeout=1.0)
-
-    @classmethod
-    def get(cls) -> "_Watchdog":
-        if cls._instance is None:
-            with cls._create_lock:
-                if cls._instance is None:
-                    cls._instance = cls()
-        return cls._instance
-
-    def arm(self, deadline: float, guard: QueryGuard, generation: int) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._counter), weakref.ref(guard), generation))
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap and not self._stopped:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                deadline, _, ref, generation = self._heap[0]
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-            guard = ref()
-            if guard is not None:
-                guard._fire(generation)
 
 
 class Dialect:
@@ -196,6 +94,7 @@ class Dialect:
 
     # ------------------------------------------------------------------ SQL
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
+        """``expression`` as this engine's SQL text (identifiers quoted)."""
         return self.prepare(expression).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
@@ -229,7 +128,7 @@ class Dialect:
         ctes = self._ctes(expression)
         for select in list(expression.find_all(exp.Select)):
             aggregates = [a for item in select.expressions for a in item.find_all(exp.AggFunc)
-                          if a.find_ancestor(exp.Select) is select and _is_aggregate(a)]
+                          if a.find_ancestor(exp.Select) is select and is_aggregate(a)]
             group = select.args.get("group")
             if group is None and not aggregates:
                 continue
@@ -246,7 +145,7 @@ class Dialect:
                     if isinstance(column.this, exp.Star) or column.find_ancestor(exp.Select) is not select:
                         continue
                     inside = column.find_ancestor(exp.AggFunc)
-                    if inside is not None and inside.find_ancestor(exp.Select) is select and _is_aggregate(inside):
+                    if inside is not None and inside.find_ancestor(exp.Select) is select and is_aggregate(inside):
                         continue
                     if column.sql() in grouped or (not column.table and column.name in aliases):
                         continue
@@ -310,9 +209,9 @@ class Dialect:
                      right_context: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
         a_left, a_right = self._affinity(left, ctes), self._affinity(right, ctes, context=right_context)
         k_left, k_right = self._kind(left, ctes), self._kind(right, ctes, context=right_context)
-        if a_left == "number" and a_right != "number" and k_right == "text" and not _string_literal(right):
+        if a_left == "number" and a_right != "number" and k_right == "text" and not string_literal(right):
             return left, self._as_number(right)
-        if a_right == "number" and a_left != "number" and k_left == "text" and not _string_literal(left):
+        if a_right == "number" and a_left != "number" and k_left == "text" and not string_literal(left):
             return self._as_number(left), right
         if a_left == "text" and a_right is None and k_right == "number":
             return left, exp.Cast(this=right, to=exp.DataType.build("TEXT"))
@@ -328,7 +227,7 @@ class Dialect:
     def _numeric_prefix(self, value: exp.Expression) -> exp.Expression:
         """SQLite's reading of text as a number in arithmetic: its leading number, else 0."""
         to = exp.DataType.build(self.affinity_type)
-        prefix = self.regexp_match(value.copy(), _NUMERIC_PREFIX)
+        prefix = self.regexp_match(value.copy(), NUMERIC_PREFIX)
         number = exp.Cast(this=exp.Nullif(this=prefix, expression=exp.Literal.string("")), to=to)
         return exp.Case(ifs=[exp.If(this=exp.Is(this=value, expression=exp.Null()), true=exp.Null())],
                         default=exp.Coalesce(this=number, expressions=[exp.Literal.number(0)]))
@@ -346,7 +245,7 @@ class Dialect:
             otherwise = exp.Cast(this=exp.Literal.string("Infinity"), to=to.copy())
         return exp.Case(ifs=[
             exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null()),
-            exp.If(this=exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(_NUMERIC_TEXT)),
+            exp.If(this=exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(NUMERIC_TEXT)),
                    true=exp.Cast(this=value, to=to)),
         ], default=otherwise)
 
@@ -372,7 +271,7 @@ class Dialect:
         if isinstance(node, (exp.Paren, exp.Alias)) or (values and isinstance(node, exp.Neg)):
             return self._type_of(node.this, ctes, depth + 1, context, values=values)
         if isinstance(node, exp.Cast):
-            return _type_kind(node.to.sql())
+            return type_kind(node.to.sql())
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
             return self._type_of(node.this.expressions[0], ctes, depth + 1, node.this, values=values)
         if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
@@ -395,7 +294,7 @@ class Dialect:
                     if known is body and ((kind is not None and depth <= at) or (kind is None and depth >= at)):
                         return kind
                 item = self._cte_output(body, name)
-                kind = None if item is None else self._type_of(item, ctes, depth + 1, _select_of(body),
+                kind = None if item is None else self._type_of(item, ctes, depth + 1, select_of(body),
                                                                values=values)
                 if memo is not None:
                     if len(memo) > 100_000:
@@ -403,7 +302,7 @@ class Dialect:
                     memo[key] = (body, kind, depth)
                 return kind
             declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
-            return _type_kind(declared) if declared is not None else None
+            return type_kind(declared) if declared is not None else None
         return None
 
     @staticmethod
@@ -422,7 +321,7 @@ class Dialect:
 
     @staticmethod
     def _cte_output(body: exp.Expression, name: str) -> exp.Expression | None:
-        select = _select_of(body)
+        select = select_of(body)
         if select is None:
             return None
         for item in select.expressions:
@@ -622,156 +521,6 @@ class Dialect:
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
         return self.remember(DatabaseSchema(db_id, tuple(tables)))
-
-
-# ---------------------------------------------------------------------- transforms
-# Each takes an AST parsed with SQLite's meaning and returns one that means the same on an
-# engine that differs; dialects list the ones they need in ``transforms``.
-
-def like_as_ilike(expression: exp.Expression) -> exp.Expression:
-    """SQLite's LIKE ignores the case of ASCII letters (https://www.sqlite.org/lang_expr.html#like);
-    PostgreSQL's and DuckDB's LIKE do not, so LIKE becomes ILIKE (which also folds non-ASCII
-    letters, a documented residue)."""
-    for like in list(expression.find_all(exp.Like)):
-        ilike = exp.ILike(**{k: v for k, v in like.args.items()})
-        if like is expression:
-            return ilike
-        like.replace(ilike)
-    return expression
-
-
-# Where a predicate is read as a truth value; anywhere else it is a value.
-_TRUTH_PARENTS = (exp.Where, exp.Having, exp.Connector, exp.Not, exp.Qualify, exp.Filter)
-
-
-def predicates_as_integers(expression: exp.Expression) -> exp.Expression:
-    """SQLite has no boolean type: a comparison is the integer 0 or 1 wherever it stands
-    (``SUM(x > 5)``, ``x > 5 AS flag``).  On an engine with booleans, a predicate used as a
-    value is cast to INTEGER; predicates in WHERE, HAVING, ON, CASE WHEN and boolean
-    connectives stay truth values."""
-    candidates = [n for n in expression.find_all(exp.Predicate, exp.Not, exp.Connector, exp.Boolean)
-                  if _used_as_value(n)]
-    for node in reversed(candidates):  # innermost first: outer casts wrap already-cast children
-        cast = exp.Cast(to=exp.DataType.build("INT"))
-        if node is expression:
-            cast.set("this", node)
-            return cast
-        node.replace(cast)
-        cast.set("this", node)
-    return expression
-
-
-def _used_as_value(node: exp.Expression) -> bool:
-    child, parent = node, node.parent
-    while isinstance(parent, exp.Paren):
-        child, parent = parent, parent.parent
-    if parent is None or isinstance(parent, _TRUTH_PARENTS):
-        return False
-    if isinstance(parent, exp.Join):
-        return child.arg_key != "on"
-    if isinstance(parent, exp.If):  # CASE WHEN <truth> THEN <value>
-        return child.arg_key != "this"
-    if isinstance(parent, exp.Case):  # CASE <value> WHEN ...: a simple CASE compares values
-        return True
-    return True
-
-
-def round_through_numeric(expression: exp.Expression) -> exp.Expression:
-    """PostgreSQL has ``round(numeric, int)`` but no ``round(double precision, int)``: the value
-    goes through NUMERIC, which rounds half away from zero as SQLite does."""
-    for node in list(expression.find_all(exp.Round)):
-        if node.args.get("decimals") is not None:
-            node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL")))
-    return expression
-
-
-# Text SQLite's numeric affinity turns into a number: an integer or real literal, spaces around.
-_NUMERIC_TEXT = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
-
-
-_NUMERIC_PREFIX = r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-
-
-def _string_literal(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Literal) and node.is_string
-
-
-def _select_of(body: exp.Expression) -> exp.Select | None:
-    while isinstance(body, exp.SetOperation):
-        body = body.this
-    return body if isinstance(body, exp.Select) else None
-
-
-def _type_kind(type_name: str | None) -> str | None:
-    t = (type_name or "").upper()
-    if any(k in t for k in ("CHAR", "TEXT", "CLOB", "STRING")):
-        return "text"
-    if any(k in t for k in ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")):
-        return "number"
-    return None
-
-
-def _is_aggregate(node: exp.Expression) -> bool:
-    # SQLite's max(a, b) and min(a, b) with two arguments are scalar functions
-    return not (isinstance(node, (exp.Max, exp.Min)) and node.expressions)
-
-
-_SHIFT = re.compile(r"^\s*([+-]?\d+)\s+(day|month|year|hour|minute|second)s?\s*$", re.I)
-_START = re.compile(r"^\s*start of (day|month|year)\s*$", re.I)
-_DATE_FORMATS = {"DATE": "%Y-%m-%d", "DATETIME": "%Y-%m-%d %H:%M:%S"}
-
-
-def sqlite_date_functions(expression: exp.Expression) -> exp.Expression:
-    """SQLite's ``date(t, modifier, ...)`` and ``datetime(...)`` return text and take modifiers
-    (``'start of month'``, ``'-1 month'``, ``'+7 days'``;
-    https://www.sqlite.org/lang_datefunc.html#modifiers): here the timestamp is truncated and
-    shifted by intervals, then written back as text.  Other modifiers are left to fail.
-    Month arithmetic from the 29th to the 31st differs: SQLite overflows into the next month
-    (Jan 31 + 1 month = Mar 3), PostgreSQL and DuckDB clamp (Feb 28)."""
-    for node in list(expression.find_all(exp.Anonymous, exp.Date)):
-        if isinstance(node, exp.Date):
-            if node.expressions or node.args.get("zone") is not None:
-                continue
-            name, value, modifiers = "DATE", node.this, []
-        else:
-            name = node.name.upper()
-            if name not in _DATE_FORMATS or not node.expressions:
-                continue
-            value, modifiers = node.expressions[0], node.expressions[1:]
-        stamp: exp.Expression = exp.Cast(this=value.copy(), to=exp.DataType.build("TIMESTAMP"))
-        for modifier in modifiers:
-            text = modifier.name if isinstance(modifier, exp.Literal) and modifier.is_string else None
-            start = _START.match(text or "")
-            shift = _SHIFT.match(text or "")
-            if start:
-                stamp = exp.TimestampTrunc(this=stamp, unit=exp.var(start.group(1).upper()))
-            elif shift:
-                stamp = exp.Add(this=stamp, expression=exp.Interval(this=exp.Literal.string(shift.group(1)),
-                                                                    unit=exp.var(shift.group(2).upper())))
-            else:
-                break
-        else:
-            replacement = exp.TimeToStr(this=stamp, format=exp.Literal.string(_DATE_FORMATS[name]))
-            if node is expression:
-                return replacement
-            node.replace(replacement)
-    return expression
-
-
-def julianday_from_epoch(expression: exp.Expression) -> exp.Expression:
-    """SQLite's ``julianday(t)`` (days since noon, 24 November 4714 BC) has no PostgreSQL or
-    DuckDB twin: it is the Unix epoch in days plus the Julian day of 1970-01-01, 2440587.5."""
-    for node in list(expression.find_all(exp.Anonymous)):
-        if node.name.lower() == "julianday" and len(node.expressions) == 1:
-            stamp = exp.Cast(this=node.expressions[0], to=exp.DataType.build("TIMESTAMP"))
-            epoch = exp.Extract(this=exp.var("EPOCH"), expression=stamp)
-            days = exp.Add(this=exp.Div(this=epoch, expression=exp.Literal.number("86400.0")),
-                           expression=exp.Literal.number("2440587.5"))
-            replacement = exp.Paren(this=days)
-            if node is expression:
-                return replacement
-            node.replace(replacement)
-    return expression
 
 
 def _type_name(sa_type: Any) -> str:

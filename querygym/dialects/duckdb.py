@@ -75,14 +75,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from querygym.dialects.base import (
-    Dialect,
-    QueryGuard,
-    julianday_from_epoch,
-    like_as_ilike,
-    predicates_as_integers,
-    sqlite_date_functions,
-)
+from querygym.dialects.base import Dialect
+from querygym.dialects.guard import QueryGuard
 from querygym.dialects.source import (
     LOADER_VERSION,
     LoadedDatabase,
@@ -93,6 +87,12 @@ from querygym.dialects.source import (
     sqlite_path,
 )
 from querygym.dialects.source import quote_identifier as q
+from querygym.dialects.transforms import (
+    julianday_from_epoch,
+    like_as_ilike,
+    predicates_as_integers,
+    sqlite_date_functions,
+)
 from querygym.errors import DatabaseNotFoundError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.util import cache_dir

@@ -89,15 +89,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlglot import exp
 
-from querygym.dialects.base import (
-    Dialect,
-    QueryGuard,
-    julianday_from_epoch,
-    like_as_ilike,
-    predicates_as_integers,
-    round_through_numeric,
-    sqlite_date_functions,
-)
+from querygym.dialects.base import Dialect
+from querygym.dialects.guard import QueryGuard
 from querygym.dialects.source import (
     LOADER_VERSION,
     LoadedDatabase,
@@ -107,6 +100,13 @@ from querygym.dialects.source import (
     sqlite_path,
 )
 from querygym.dialects.source import quote_identifier as q
+from querygym.dialects.transforms import (
+    julianday_from_epoch,
+    like_as_ilike,
+    predicates_as_integers,
+    round_through_numeric,
+    sqlite_date_functions,
+)
 from querygym.errors import EngineUnavailableError, InvalidArgumentError, QueryGymError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.util import first_line

@@ -63,7 +63,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from querygym import util
-from querygym.dialects.base import QueryGuard
+from querygym.dialects.guard import QueryGuard
 from querygym.dialects.sqlite import SQLiteDialect
 from querygym.errors import DatabaseNotFoundError, DatasetError
 from querygym.schema import DatabaseSchema

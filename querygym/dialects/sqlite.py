@@ -23,7 +23,8 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from querygym.dialects.base import Dialect, QueryGuard
+from querygym.dialects.base import Dialect
+from querygym.dialects.guard import QueryGuard
 from querygym.errors import DatabaseNotFoundError, ReadOnlyViolation
 
 # Authorizer action codes (sqlite3.h); not every Python exposes all of them as constants.
