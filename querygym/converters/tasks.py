@@ -115,10 +115,12 @@ class Task:
 
     @property
     def requires_report(self) -> bool:
+        """Whether the episode ends with a report citing the required documents."""
         return bool(self.required_docs)
 
     @property
     def playable(self) -> bool:
+        """Whether the task has a database and no problem was found with it."""
         return self.db is not None and self.problem is None
 
     @functools.cached_property
@@ -287,6 +289,7 @@ class TaskSet:
 
     @property
     def ids(self) -> list[Any]:
+        """The ids of the tasks, in order."""
         return [t.id for t in self.tasks]
 
     @property
@@ -297,9 +300,11 @@ class TaskSet:
         return self._problems + found
 
     def playable(self) -> list[Task]:
+        """The tasks that can be played: those with a database and no problem."""
         return [t for t in self.tasks if t.playable]
 
     def select(self, ids: Iterable[Any]) -> "TaskSet":
+        """A task set of the tasks with the given ``ids``, in that order; an unknown id raises."""
         return TaskSet([self[i] for i in ids], name=self.name)
 
     def with_neighbours(self, root: str | Path) -> "TaskSet":

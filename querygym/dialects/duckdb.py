@@ -108,6 +108,7 @@ _FORBIDDEN_FUNCTIONS = frozenset({
 
 
 class DuckDBDialect(Dialect):
+    """DuckDB: files opened read-only with external access off; SQLite files are copied into DuckDB first."""
     name = "duckdb"
     sqlglot_dialect = "duckdb"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
@@ -131,6 +132,9 @@ class DuckDBDialect(Dialect):
 
     # ------------------------------------------------------------------ connections
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
+        """An engine whose connections are cursors of one read-only DuckDB instance per file, accepting one
+        statement at a time; ``guard`` interrupts them when a query overruns.
+        """
         duckdb = _require_driver()
         from duckdb_engine import ConnectionWrapper
 
@@ -179,13 +183,16 @@ class DuckDBDialect(Dialect):
         return path
 
     def interrupt(self, connection: sa.Connection) -> None:
+        """Interrupt the query running on ``connection``'s DuckDB cursor."""
         connection.connection.dbapi_connection.interrupt()
 
     def is_timeout(self, error: BaseException) -> bool:
+        """Whether ``error`` is DuckDB's report of an interrupted query."""
         return "interrupt" in str(error).lower()
 
     @property
     def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The ``duckdb`` driver's base exception class."""
         return (_require_driver().Error,)
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:

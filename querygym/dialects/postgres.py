@@ -150,6 +150,7 @@ def group_concat_as_text(expression: exp.Expression) -> exp.Expression:
 
 
 class PostgresDialect(Dialect):
+    """PostgreSQL: a server URL is queried as it is; a SQLite file is copied into the server first."""
     name = "postgres"
     sqlglot_dialect = "postgres"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
@@ -171,11 +172,15 @@ class PostgresDialect(Dialect):
     _loaded_lock = threading.Lock()
 
     def regexp_match(self, value: exp.Expression, pattern: str) -> exp.Expression:
+        """The part of ``value`` matching ``pattern``, as ``SUBSTRING(value FROM pattern)``, or NULL."""
         # SUBSTRING(text FROM pattern): the match, or NULL (PostgreSQL has no REGEXP_EXTRACT)
         return exp.Substring(this=value, start=exp.Literal.string(pattern))
 
     # ------------------------------------------------------------------ connections
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
+        """An engine on ``target`` (a PostgreSQL URL, or a SQLite file loaded into the server) that streams
+        rows from a server-side cursor and sets ``statement_timeout`` from ``guard``.
+        """
         _require_driver()
         if _is_postgres_url(target):
             url = target
@@ -204,9 +209,11 @@ class PostgresDialect(Dialect):
         return engine
 
     def interrupt(self, connection: sa.Connection) -> None:
+        """Ask the server to cancel the query running on ``connection``."""
         connection.connection.dbapi_connection.cancel_safe()
 
     def is_timeout(self, error: BaseException) -> bool:
+        """Whether ``error`` is a query cancelled by ``statement_timeout`` (SQLSTATE 57014)."""
         return getattr(error, "sqlstate", None) == "57014" or "statement timeout" in str(error)
 
     def introspect(self, engine: sa.Engine, db_id: str) -> DatabaseSchema:
@@ -377,6 +384,7 @@ class EmbeddedServer:
             conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
 
     def stop(self) -> None:
+        """Stop the server, and delete its data folder when it was a temporary one."""
         self._server.cleanup()
         if self.temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -55,11 +55,13 @@ MAX_VALUE_BYTES = 10_000_000
 
 
 class SQLiteDialect(Dialect):
+    """SQLite: the database file opened read-only, with an authorizer and a progress-handler deadline."""
     name = "sqlite"
     sqlglot_dialect = "sqlite"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
+        """An engine on the SQLite file ``target``, opened read-only, whose queries stop once ``guard`` expires."""
         path = _database_path(target)
 
         def connect() -> sqlite3.Connection:
@@ -75,13 +77,16 @@ class SQLiteDialect(Dialect):
         return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
 
     def interrupt(self, connection: sa.Connection) -> None:
+        """Interrupt the query running on ``connection``."""
         connection.connection.dbapi_connection.interrupt()
 
     def is_timeout(self, error: BaseException) -> bool:
+        """Whether ``error`` is SQLite's report of a query interrupted by the deadline."""
         return "interrupted" in str(error).lower()
 
     @property
     def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The ``sqlite3`` module's base exception class."""
         return (sqlite3.Error,)
 
 

@@ -71,6 +71,9 @@ class Backend:
 
     @property
     def connection(self) -> sa.Connection:
+        """The backend's one open connection, made on first use; an unreachable engine raises
+        :class:`~querygym.errors.EngineUnavailableError`.
+        """
         if self._conn is None:
             try:
                 self._conn = self._engine.connect()
@@ -79,12 +82,14 @@ class Backend:
         return self._conn
 
     def close(self) -> None:
+        """Close the connection and dispose of the engine."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         self._engine.dispose()
 
     def schema(self) -> DatabaseSchema:
+        """The database's tables, columns and keys, read from the engine once and kept."""
         if self._schema is None:
             try:
                 self._schema = self.dialect.introspect(self._engine, self.db_id)
@@ -167,6 +172,7 @@ class Backend:
         return Result(columns, rows, truncated, total if (count or not truncated) else None)
 
     def scalar(self, sql: str) -> Any:
+        """The first value of the first row ``sql`` returns, or None when it returns no rows."""
         result = self.execute(sql, max_rows=1)
         return result.rows[0][0] if result.rows else None
 

@@ -107,6 +107,23 @@ class QueryGymEnv(gym.Env):
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode on a task and return the overview: the question, evidence and schema.
+
+        Args:
+            seed (optional int): seeds the environment's PRNG (``np_random``), which picks the task when
+                ``options`` names none; as in Gymnasium, ``seed=None`` keeps the current PRNG.
+            options (optional dict): ``task_id`` (play this task of the set instead of a random playable
+                one) and ``initial_sql`` (SQL, in the task's dialect, broken into steps and applied before
+                the agent's first action; the task's own ``initial_sql`` by default).  Any other key raises
+                :class:`~querygym.errors.InvalidArgumentError`.
+
+        Returns:
+            observation (str): the overview, followed by the report on ``initial_sql`` when one was applied.
+            info (dict): ``kind`` (``"overview"``), ``task_id``, ``db_id``, ``step`` (0), ``action`` (None),
+                ``cte_id`` (None), ``error`` (``{}``), ``reward`` (``{}``) and, after ``initial_sql``,
+                ``initial`` (``sql``, ``steps``, ``applied``, ``failed_step``, ``error``, ``cte_ids``,
+                ``final_cte_id`` and, when every step ran, the final table's ``relation`` to the target).
+        """
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - {"task_id", "initial_sql"}
@@ -167,6 +184,32 @@ class QueryGymEnv(gym.Env):
         return obs, info
 
     def step(self, action: Any):
+        """Parse the agent's action, apply it to the episode and score the result.
+
+        Args:
+            action (str | list | dict): the agent's text, e.g. ``'Action: ["get_tables"]'``, or a parsed
+                form the catalog accepts (``["name", arg, ...]`` or ``{"action": name, "args": [...]}``).
+                An action that does not parse becomes an error observation, not an exception.
+
+        Returns:
+            observation (str): the step's text: exploration output, the new intermediate table, the
+                submitted report, or the error with what would be valid (clipped to ``max_observation_chars``).
+            reward (float): the total of :mod:`querygym.env.reward`: ``success`` when the table equals the
+                target (scaled by the report's quality on a report task), ``partial`` once per episode for a
+                subset or superset, plus the ``error`` and ``step`` terms.
+            terminated (bool): the newest table equals the target (right on every neighbour database, if
+                any), or a report was submitted on a task that asks for one.
+            truncated (bool): not terminated, and ``max_steps`` steps were taken or the actions' costs
+                reached ``budget``.
+            info (dict): ``kind``, ``task_id``, ``db_id``, ``step``, ``action`` (the parsed action as a
+                list, or None), ``cte_id``, ``error`` (``{"type", "message"}`` or ``{}``), ``reward`` (the
+                breakdown), ``cost``, ``total_cost``, ``out_of_budget``, ``solved`` (the answer table equals
+                the target), ``solved_plain`` (right on the task's own database at some step), ``robust``
+                (with neighbours: whether this table is right on all of them, else None) and
+                ``neighbour_mismatches``; after an operation also ``relation``, ``row_count``, ``sql`` and
+                ``comparison``; and, when the step produced them, ``policy_violations``, ``report``,
+                ``results``, ``diagnosis`` and ``execute_sql``.
+        """
         if self.episode is None:
             raise InvalidArgumentError("call reset() before step()")
         self._steps += 1
@@ -234,6 +277,7 @@ class QueryGymEnv(gym.Env):
         return obs, float(breakdown["total"]), terminated, truncated, info
 
     def render(self):
+        """Return the last observation in ``"ansi"`` mode, print it in ``"human"`` mode; None otherwise."""
         if self.render_mode == "ansi":
             return self._last_obs
         if self.render_mode == "human":
@@ -241,6 +285,7 @@ class QueryGymEnv(gym.Env):
         return None
 
     def close(self):
+        """Close the episode's sandbox and every database connection the environment opened."""
         self._close_sandbox()
         for backend in self._backends.values():
             backend.close()

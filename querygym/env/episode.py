@@ -51,10 +51,12 @@ class Episode:
         self.groups = {"exploration", "operation"} | ({"workflow"} if len(task.documents) else set())
 
     def context(self) -> Context:
+        """The plan, schema and dialect that operations are built against."""
         return Context(self.plan, self.schema, self.dialect)
 
     # ------------------------------------------------------------------ applying actions
     def apply(self, action: Action) -> Outcome:
+        """Carry out a parsed action and return its outcome; an agent's mistake becomes an error outcome."""
         outcome = self._dispatch(action)
         if outcome.kind == "error":
             self.last_error = outcome
@@ -87,6 +89,7 @@ class Episode:
             return outcome
 
     def error_outcome(self, exc: Exception, action: Action | None) -> Outcome:
+        """Turn ``exc`` into an error outcome whose text says what went wrong and what was expected."""
         kind = {PlanError: "plan", InvalidActionError: "parse", QueryTimeoutError: "timeout"}.get(
             type(exc), "execution" if isinstance(exc, ExecutionError) else "plan")
         where = f" in {action.name}" if action is not None else ""
@@ -119,6 +122,7 @@ class Episode:
                        extra={"policy_violations": violations})
 
     def check_policies(self, node: PlanNode) -> list[dict]:
+        """The task's documented policies that ``node``'s plan violates (none when the task has no policies)."""
         policies = self.task.documents.policies
         if not policies:
             return []
@@ -183,6 +187,7 @@ class Episode:
 
     # ------------------------------------------------------------------ text
     def describe_node(self, node: PlanNode, result: Result, row_count: int, sql: str) -> str:
+        """The observation for a new table: its columns, row count, first rows and SQL."""
         cols = ", ".join(f"{c.name} ({c.type})" if c.type else c.name for c in node.schema)
         shown = result.rows[: self.display_rows]
         lines = [f"Created {node.id} with {node.operation}.", f"Columns: {cols}", f"Rows: {row_count}"]
@@ -195,6 +200,7 @@ class Episode:
         return "\n".join(lines)
 
     def overview(self) -> str:
+        """The reset observation: the question, evidence, schema and how to answer."""
         task = self.task
         parts = [f"Question: {task.question}"]
         if task.evidence:

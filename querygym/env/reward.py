@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class RewardConfig:
+    """The reward terms: ``success``, ``partial``, ``error`` and ``step`` (see the module docstring)."""
     success: float = 1.0
     partial: float = 0.1
     error: float = 0.0
@@ -49,6 +50,9 @@ class RewardTracker:
         self.partial_paid = False
 
     def score(self, kind: str, relation: str | None = None, report: dict | None = None) -> dict:
+        """Score one step from its observation kind, its table's relation to the target and the submitted
+        report, if any: the terms, the ``relation``, their ``total`` and the ``config`` used.
+        """
         c = self.config
         parts = {"success": 0.0, "partial": 0.0, "error": 0.0, "step": c.step}
         if kind == "error":

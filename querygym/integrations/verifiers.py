@@ -139,6 +139,9 @@ class QueryGymVerifiersEnv(vf.Env[QueryGymEnvConfig]):
     """One querygym episode per verifiers episode; the environment plays the user's side."""
 
     async def run(self, task: QueryGymTask, agents) -> None:
+        """Play ``task`` with the player agent: relay its replies to a fresh :class:`QueryGymEnv` until the
+        episode ends, then record the total reward, ``solved``, ``steps`` and the last ``info`` on the trace.
+        """
         # Each episode gets its own QueryGymEnv and one thread: its SQLite connections stay in
         # the thread that opened them, and the event loop never waits on a query.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="querygym-episode")

@@ -51,13 +51,16 @@ class PlanNode:
 
     @property
     def index(self) -> int:
+        """The number in the node's id (3 for ``T_3``)."""
         return int(self.id[2:])
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The names of the node's columns, in order."""
         return tuple(c.name for c in self.schema)
 
     def column(self, name: str) -> Column | None:
+        """The node's column called ``name``, or None."""
         return find_named(self.schema, name)
 
 
@@ -84,17 +87,21 @@ class PlanGraph:
 
     @property
     def next_id(self) -> str:
+        """The id the next added node gets (``T_<n>``)."""
         return f"T_{len(self._nodes)}"
 
     @property
     def newest(self) -> PlanNode | None:
+        """The node added last, or None when the plan is empty."""
         return self._nodes[-1] if self._nodes else None
 
     @property
     def ids(self) -> tuple[str, ...]:
+        """The ids of the nodes, oldest first."""
         return tuple(n.id for n in self._nodes)
 
     def get(self, node_id: str) -> PlanNode | None:
+        """The node with id ``node_id`` (like ``T_2``), or None when there is none."""
         m = NODE_ID.match(node_id.strip())
         if not m:
             return None
@@ -102,6 +109,9 @@ class PlanGraph:
         return self._nodes[i] if i < len(self._nodes) else None
 
     def node(self, node_id: str) -> PlanNode:
+        """The node with id ``node_id``; an unknown id raises :class:`~querygym.errors.PlanError` naming
+        the existing ones.
+        """
         found = self.get(node_id)
         if found is None:
             existing = ", ".join(self.ids) or "none yet"
@@ -116,6 +126,7 @@ class PlanGraph:
                         ordered, ordering)
 
     def add(self, node: PlanNode) -> PlanNode:
+        """Append ``node`` (which must carry :attr:`next_id`) and link it to its inputs; returns it."""
         if node.id != self.next_id:
             raise PlanError(f"node {node.id} cannot be added: the next id is {self.next_id}")
         self._nodes.append(node)
@@ -146,6 +157,7 @@ class PlanGraph:
         return frozenset(needed)
 
     def copy(self) -> "PlanGraph":
+        """A new plan with the same nodes, sharing them (nodes are immutable) but not the render cache."""
         other = PlanGraph()
         for n in self._nodes:
             other.add(n)

@@ -61,6 +61,7 @@ class Context:
     referenced: list[str] = field(default_factory=list)
 
     def note(self, name: str) -> None:
+        """Record that the operation being built reads the table ``name`` (once, in order of first use)."""
         if name not in self.referenced:
             self.referenced.append(name)
 
@@ -76,19 +77,23 @@ class Source:
 
     @property
     def qualifier(self) -> str:
+        """The name the operation's columns are qualified with: the alias if given, else the table's name."""
         return self.alias or self.name
 
     def table_expression(self) -> exp.Table:
+        """The table as a sqlglot ``FROM`` item, quoted, with its alias."""
         table = exp.Table(this=exp.to_identifier(self.name, quoted=True))
         if self.alias:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(self.alias, quoted=True)))
         return table
 
     def column(self, name: str) -> Column | None:
+        """The source's column called ``name``, or None."""
         return find_named(self.columns, name)
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The names of the source's columns, in order."""
         return tuple(c.name for c in self.columns)
 
 
@@ -204,6 +209,7 @@ def _only(select: exp.Select, allowed: set[str], what: str, text: str) -> None:
 
 
 def parse_select_list(text: str, dialect) -> tuple[bool, list[exp.Expression]]:
+    """Parse an agent's column list: whether it starts with DISTINCT, and its expressions."""
     sel = _parse(f"SELECT {text}\nFROM {PLACEHOLDER}", dialect, "column list", text)
     _only(sel, {"distinct"}, "column list", text)
     distinct = sel.args.get("distinct")
@@ -213,18 +219,21 @@ def parse_select_list(text: str, dialect) -> tuple[bool, list[exp.Expression]]:
 
 
 def parse_condition(text: str, dialect) -> exp.Expression:
+    """Parse an agent's condition (a WHERE, ON or HAVING clause without the keyword) into an expression."""
     sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} WHERE {text}\n", dialect, "condition", text)
     _only(sel, {"where"}, "condition", text)
     return sel.args["where"].this
 
 
 def parse_ordering(text: str, dialect) -> list[exp.Ordered]:
+    """Parse an agent's ORDER BY list (without the keyword) into its keys."""
     sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} ORDER BY {text}\n", dialect, "ordering", text)
     _only(sel, {"order"}, "ordering", text)
     return list(sel.args["order"].expressions)
 
 
 def parse_group_by(text: str, dialect) -> list[exp.Expression]:
+    """Parse an agent's GROUP BY list (without the keyword); empty text means no grouping."""
     if not text.strip():
         return []
     sel = _parse(f"SELECT 1 FROM {PLACEHOLDER} GROUP BY {text}\n", dialect, "group-by list", text)
@@ -236,6 +245,11 @@ _LIMIT = re.compile(r"^\s*(\d+)\s*(?:OFFSET\s+(\d+)\s*)?$", re.I)
 
 
 def parse_limit(text: str) -> tuple[int, int]:
+    """The row count and offset of an agent's limit, ``"5"`` or ``"5 OFFSET 10"``.
+
+    >>> parse_limit("5 OFFSET 10")
+    (5, 10)
+    """
     m = _LIMIT.match(str(text))
     if not m:
         raise PlanError(f"The limit must be a whole number, optionally followed by OFFSET and a "
@@ -330,6 +344,9 @@ class Resolver:
             seen[key] = s
 
     def resolve(self, expression: exp.Expression) -> exp.Expression:
+        """A copy of ``expression`` with every column qualified by its source (subqueries in their own scope);
+        an unknown or ambiguous column raises :class:`~querygym.errors.PlanError` naming what exists.
+        """
         return _walk_replace(expression.copy(), self._visit)
 
     def _visit(self, node: exp.Expression) -> exp.Expression:
@@ -341,6 +358,7 @@ class Resolver:
         return node
 
     def find_source(self, qualifier: str) -> Source | None:
+        """The source named ``qualifier``: exactly, else the only one matching it case-insensitively, else None."""
         for s in self.sources:
             if s.qualifier == qualifier:
                 return s
@@ -348,9 +366,11 @@ class Resolver:
         return folded[0] if len(folded) == 1 else None
 
     def lookup(self, name: str) -> list[tuple[Source, Column]]:
+        """Every (source, column) pair whose column is called ``name``."""
         return [(s, c) for s in self.sources if (c := s.column(name)) is not None]
 
     def column(self, col: exp.Column) -> exp.Expression:
+        """``col`` qualified by the one source that has it, falling back to output aliases and the outer query."""
         if isinstance(col.this, exp.Star):
             return self._star(col)
         name, qualifier = col.name, col.table
@@ -402,6 +422,7 @@ class Resolver:
 
     @property
     def column_names(self) -> list[str]:
+        """The column names of every source, in order."""
         return [c for s in self.sources for c in s.column_names]
 
 
@@ -607,20 +628,24 @@ class Operation:
             OPERATIONS[cls.action] = cls
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Check ``action``'s parameters against ``ctx`` and return the new node, not yet added to the plan."""
         raise NotImplementedError
 
     @staticmethod
     def node(action: Action, ctx: Context, body: exp.Query, schema: tuple[Column, ...], *,
              ordered: bool = False, ordering: tuple | None = None) -> PlanNode:
+        """A node for ``action`` with the next free id, whose inputs are the tables ``ctx`` noted."""
         params = tuple(action.to_list()[1:])
         return ctx.plan.new_node(action.name, params, tuple(ctx.referenced), body, schema,
                                  ordered=ordered, ordering=ordering)
 
 
 class ProjectionOp(Operation):
+    """``perform_projection``: the chosen columns (or expressions) of one table."""
     action = "perform_projection"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Select ``columns`` from ``table_id``, keeping its row order."""
         src = source(action["table_id"], ctx)
         projection = _projection_param(action, "columns", Resolver([src], ctx), required=True)
         body = _select(projection, src)
@@ -629,9 +654,11 @@ class ProjectionOp(Operation):
 
 
 class FilterOp(Operation):
+    """``perform_filter``: the rows of one table that meet a condition."""
     action = "perform_filter"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Keep the rows of ``table_id`` that meet ``conditions`` (no aggregates), then project."""
         src = source(action["table_id"], ctx)
         resolver = Resolver([src], ctx, raw_text=action["conditions"])
         condition = resolver.resolve(parse_condition(action["conditions"], ctx.dialect))
@@ -653,9 +680,11 @@ _JOIN_TYPES = {
 
 
 class JoinOp(Operation):
+    """``perform_join``: two or more tables joined left to right."""
     action = "perform_join"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Join ``tables`` with one condition and one join type between each pair, then project."""
         refs, conditions, types = action["tables"], action["join_conditions"], action["join_types"]
         n = len(refs)
         if n < 2:
@@ -697,9 +726,11 @@ class JoinOp(Operation):
 
 
 class OrderByOp(Operation):
+    """``perform_order_by``: one table's rows sorted; the result is ordered."""
     action = "perform_order_by"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Sort ``table_id`` by ``order_condition`` (which may name the projection's aliases), then project."""
         src = source(action["table_id"], ctx)
         resolver = Resolver([src], ctx)
         projection = _projection_param(action, "projected_columns", resolver)
@@ -733,9 +764,12 @@ def _ordering_over_output(keys: list[exp.Ordered], projection: Projection) -> tu
 
 
 class LimitOp(Operation):
+    """``perform_limit``: the first rows of one table, after an optional offset."""
     action = "perform_limit"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Take ``limit`` rows of ``table_id``, then project; when the table's ordering keys are not among
+        its columns, the limit goes inside the ordering's own query."""
         src = source(action["table_id"], ctx)
         count, offset = parse_limit(action["limit"])
         node = src.node
@@ -766,9 +800,13 @@ class LimitOp(Operation):
 
 
 class AggregateOp(Operation):
+    """``perform_aggregate``: one table grouped, with aggregates and an optional HAVING condition."""
     action = "perform_aggregate"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """Group ``table_id`` by ``group_by`` (none: one group), compute the projected columns, then apply
+        ``having_condition``.
+        """
         src = source(action["table_id"], ctx)
         projection = _projection_param(action, "projected_columns", Resolver([src], ctx), required=True)
         aliases = [c.name for c, item in zip(projection.schema, projection.items) if isinstance(item, exp.Alias)]
@@ -802,9 +840,11 @@ class _SetOperation(Operation):
 
 
 class UnionOp(_SetOperation):
+    """``perform_union``: the rows of two tables, with (ALL) or without (DISTINCT) duplicates."""
     action = "perform_union"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """The union of the two projected sides, which must have the same number of columns."""
         quantifier = str(action["quantifier"]).strip().upper()
         if quantifier not in ("ALL", "DISTINCT"):
             raise PlanError(f"perform_union's first parameter must be ALL or DISTINCT, got {action['quantifier']!r}.")
@@ -814,9 +854,11 @@ class UnionOp(_SetOperation):
 
 
 class IntersectOp(_SetOperation):
+    """``perform_intersect``: the distinct rows two tables share."""
     action = "perform_intersect"
 
     def build(self, action: Action, ctx: Context) -> PlanNode:
+        """The intersection of the two projected sides, which must have the same number of columns."""
         left, right, schema = self.sides(action, ctx)
         body = exp.Intersect(this=left, expression=right, distinct=True)
         return self.node(action, ctx, body, schema)

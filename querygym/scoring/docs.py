@@ -62,6 +62,7 @@ class Policy:
 
 @dataclass(frozen=True)
 class Document:
+    """One document of a corpus: its id, title, Markdown text, declared policies and the file it came from."""
     id: str
     title: str
     text: str
@@ -71,6 +72,7 @@ class Document:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """A document found by :meth:`Corpus.search`, with its bm25 score (higher is better) and a snippet."""
     document: Document
     score: float
     snippet: str
@@ -98,13 +100,16 @@ class Corpus:
         return doc_id in self.documents
 
     def get(self, doc_id: str) -> Document | None:
+        """The document with id ``doc_id``, or None."""
         return self.documents.get(doc_id)
 
     def with_documents(self, extra: Iterable[Document]) -> "Corpus":
+        """A new corpus with this one's documents and ``extra``; a repeated id raises."""
         return Corpus(list(self.documents.values()) + list(extra))
 
     @property
     def policies(self) -> tuple[Policy, ...]:
+        """The policies every document declares, in document order."""
         return tuple(p for d in self.documents.values() for p in d.policies)
 
     def __getstate__(self):
@@ -140,6 +145,12 @@ class Corpus:
 
 # ---------------------------------------------------------------------- loading
 def parse_document(text: str, *, source: str = "", default_id: str | None = None) -> Document:
+    """A document from Markdown ``text`` with front matter; ``source`` names the file in errors and
+    ``default_id`` serves when the front matter gives no id.
+
+    >>> parse_document("---\\nid: regions\\ntitle: Regions\\n---\\nRegion codes.").title
+    'Regions'
+    """
     m = _FRONT_MATTER.match(text)
     meta: dict = {}
     body = text

@@ -57,6 +57,9 @@ _COMPANY = ("Inc.", "Corp.", "Ltd.", "Group", "Holdings", "Partners")
 
 @dataclass
 class ColumnSpec:
+    """How to generate one column's values: its declared type, kind of value, and whether it is NOT NULL
+    or part of the primary key.
+    """
     table: str
     name: str
     type: str
@@ -67,6 +70,7 @@ class ColumnSpec:
 
 @dataclass
 class TablePlan:
+    """One table being synthesised: its column specs, the rows made so far, and the keys and values used."""
     schema: TableSchema
     columns: dict[str, ColumnSpec]
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -76,6 +80,7 @@ class TablePlan:
 
     @property
     def primary_key(self) -> tuple[str, ...]:
+        """The table's primary-key columns (empty when it declares none)."""
         return tuple(self.schema.primary_key)
 
 
@@ -353,6 +358,7 @@ class Synthesiser:
         return moment.date().isoformat() if len(bound) <= 10 else moment.strftime("%Y-%m-%d %H:%M:%S")
 
     def plant_witnesses(self) -> None:
+        """Add the rows each gold query's witness needs, so that the queries return something."""
         for witness in self.hints.witnesses:
             first: dict[int, Any] = {}
             for copy in range(witness.copies):
@@ -562,6 +568,7 @@ class Synthesiser:
         return True
 
     def build(self) -> dict[str, list[dict[str, Any]]]:
+        """Plant the witnesses, add the parent rows their foreign keys need, fill the tables; the rows by table."""
         self.plant_witnesses()
         self.add_missing_parents()
         self.fill()
@@ -569,6 +576,7 @@ class Synthesiser:
 
     # -- writing -------------------------------------------------------------------------------------
     def ddl(self) -> list[str]:
+        """One ``CREATE TABLE`` statement per table, with its primary and foreign keys."""
         statements = []
         for name, plan in self.tables.items():
             parts = []

@@ -59,6 +59,7 @@ class Slot:
 
     @property
     def constrained(self) -> bool:
+        """Whether some gold query restricts the slot's value (an equality, range, pattern, NULL, ...)."""
         return (self.has_eq or bool(self.options) or self.like is not None or self.low is not None
                 or self.extreme is not None
                 or self.high is not None or self.is_null or self.time_value is not None or self.prefix is not None)
@@ -138,6 +139,7 @@ class DatabaseHints:
 
     # -- resolution ----------------------------------------------------------------------------
     def table(self, name: str) -> TableSchema | None:
+        """The schema's table called ``name`` (case-insensitively), or None."""
         return self._tables.get(str(name).casefold())
 
     def _column_name(self, table: TableSchema, name: str) -> str | None:

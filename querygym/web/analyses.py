@@ -45,15 +45,18 @@ class AnalysisFolder:
 
     @property
     def summary(self) -> dict[str, Any]:
+        """The analysis's ``summary.json``, or ``{}`` when it has none."""
         path = self.path / "summary.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     @property
     def config(self) -> dict[str, Any]:
+        """The analysis's settings (``analysis.json``), or ``{}`` when it has none."""
         path = self.path / "analysis.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def chart_png(self) -> Path | None:
+        """The analysis's chart (``report.png``), or None when it has none."""
         path = self.path / "report.png"
         return path if path.is_file() else None
 
@@ -189,9 +192,11 @@ class AnalysisLibrary:
                 self._analyses[folder.name] = AnalysisFolder(folder)
 
     def names(self) -> list[str]:
+        """The analyses' names (their folder names), in the order they were found."""
         return list(self._analyses)
 
     def get(self, name: str) -> AnalysisFolder | None:
+        """The analysis called ``name``, or None."""
         return self._analyses.get(name)
 
     def __iter__(self):

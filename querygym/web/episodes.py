@@ -53,6 +53,7 @@ class Workbench:
 
     @property
     def dialect(self) -> str:
+        """The engine every environment of the app plays on."""
         return self.env_kwargs["dialect"]
 
     def task(self, task_id: Any) -> Task:
@@ -74,6 +75,7 @@ class Workbench:
         return found
 
     def schema(self, task: Task):
+        """``task``'s database schema, read once per database and kept."""
         key = task.db or task.db_id
         with self._lock:
             if key not in self._schemas:
@@ -81,6 +83,7 @@ class Workbench:
             return self._schemas[key]
 
     def new_env(self) -> QueryGymEnv:
+        """A new environment over the app's tasks, with the app's settings."""
         return QueryGymEnv(self.tasks, **self.env_kwargs)
 
     def open(self, store: "SessionStore", session: str, task_id: Any, *, initial_sql: str | None = None,
@@ -115,6 +118,9 @@ class PlayedEpisode:
         self.done = False
 
     def reset(self, initial_sql: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Reset the environment on this episode's task (from ``initial_sql`` if given) and forget the
+        trajectory; returns the overview and the reset's ``info``.
+        """
         with self.lock:
             options: dict[str, Any] = {"task_id": self.task.id}
             if initial_sql is not None:
@@ -154,6 +160,7 @@ class PlayedEpisode:
 
     @property
     def plan(self) -> PlanGraph:
+        """The episode's plan: the intermediate tables built so far."""
         return self.env.episode.plan
 
     def operation_steps(self, upto: str) -> list[Any]:
@@ -171,10 +178,12 @@ class PlayedEpisode:
         return actions
 
     def trajectory_jsonl(self) -> str:
+        """The trajectory lines as JSON lines, each without its ``info``."""
         return "".join(json.dumps({k: v for k, v in line.items() if k != "info"}, ensure_ascii=False,
                                   default=str) + "\n" for line in self.lines)
 
     def plan_json(self) -> dict[str, Any]:
+        """The plan as the page draws it: nodes with their relation to the answer, row count and step."""
         return plan_json(self.plan, self.relations, self.built_by, self.env.episode.dialect, self.row_counts)
 
     def node_detail(self, node_id: str, page: int = 1) -> dict[str, Any]:
@@ -200,6 +209,7 @@ class PlayedEpisode:
             }
 
     def close(self) -> None:
+        """Close the episode's environment and its database connections."""
         with self.lock:
             self.env.close()
 
@@ -289,6 +299,7 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def add(self, session: str, episode: PlayedEpisode) -> None:
+        """Keep ``episode`` in ``session``, closing the episodes that expired or exceed the limits."""
         dropped: list[PlayedEpisode] = []
         with self._lock:
             dropped += self._expire()
@@ -303,6 +314,7 @@ class SessionStore:
             old.close()
 
     def get(self, session: str, episode_id: str) -> PlayedEpisode | None:
+        """The episode ``episode_id`` of ``session``, or None when there is none or it has been idle too long."""
         with self._lock:
             episode = self._sessions.get(session, {}).get(episode_id)
         if episode is not None and time.monotonic() - episode.touched > self.max_age_s:
@@ -310,6 +322,7 @@ class SessionStore:
         return episode
 
     def episodes(self, session: str) -> list[PlayedEpisode]:
+        """The episodes of ``session``, oldest first."""
         with self._lock:
             return list(self._sessions.get(session, {}).values())
 
@@ -321,6 +334,7 @@ class SessionStore:
         return dropped
 
     def close_all(self) -> None:
+        """Close every episode of every session and forget them."""
         with self._lock:
             episodes = [e for s in self._sessions.values() for e in s.values()]
             self._sessions.clear()

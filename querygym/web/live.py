@@ -46,14 +46,19 @@ class LiveEpisode:
         self.thread: threading.Thread | None = None
 
     def start(self) -> "LiveEpisode":
+        """Run the episode in a background thread; returns this episode."""
         self.thread = threading.Thread(target=self.run, name=f"querygym-live-{self.id}", daemon=True)
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Ask the episode to stop before its next step."""
         self.stopped.set()
 
     def run(self) -> None:
+        """Play the agent on the task until it ends, stops or is stopped, appending a ``start`` event, one
+        ``step`` event per step (with the plan so far) and an ``end`` event; an agent's failure ends it too.
+        """
         env = self.bench.new_env()
         try:
             agent = get_agent(**self.spec)

@@ -37,15 +37,18 @@ class Run:
 
     @property
     def summary(self) -> dict[str, Any]:
+        """The run's ``summary.json``, or ``{}`` when it has none."""
         path = self.path / "summary.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     @property
     def config(self) -> dict[str, Any]:
+        """The run's settings (``run.json``), or ``{}`` when it has none."""
         path = self.path / "run.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def scorecard_png(self) -> Path | None:
+        """The run's scorecard chart (``scorecard.png``), or None when it has none."""
         path = self.path / "scorecard.png"
         return path if path.is_file() else None
 
@@ -71,6 +74,7 @@ class Run:
             return self._records
 
     def record(self, task_id: str) -> dict[str, Any] | None:
+        """The episode record of ``task_id``, or None when the run has none."""
         self.records()
         return self._by_task.get(str(task_id))
 
@@ -155,6 +159,7 @@ def _number(text: str, name: str) -> float:
 
 
 def facets(records: list[dict[str, Any]], tasks=None) -> dict[str, list[str]]:
+    """The values the run page can filter ``records`` by: difficulties, error kinds and databases, sorted."""
     difficulties, kinds, dbs = set(), set(), set()
     for r in records:
         difficulties.add(r.get("difficulty") or "")
@@ -183,9 +188,11 @@ class RunLibrary:
                 self._runs.setdefault(run.name, Run(run))
 
     def names(self) -> list[str]:
+        """The runs' names (their folder names), in the order they were found."""
         return list(self._runs)
 
     def get(self, name: str) -> Run | None:
+        """The run called ``name``, or None."""
         return self._runs.get(name)
 
     def __iter__(self):
