@@ -24,6 +24,8 @@ from querygym.errors import (  # noqa: F401  (public names)
     DatabaseNotFoundError,
     DatasetError,
     DecompositionError,
+    EngineUnavailableError,
+    EpisodeTimeoutError,
     ExecutionError,
     InvalidActionError,
     InvalidArgumentError,
@@ -33,6 +35,7 @@ from querygym.errors import (  # noqa: F401  (public names)
     QueryGymError,
     QueryTimeoutError,
     ReadOnlyViolation,
+    RunAbortedError,
     SandboxError,
     StructuredQueryError,
     TaskError,
@@ -83,10 +86,10 @@ _SUBMODULES = {"actions", "agents", "analysis", "bench", "cli", "converters", "d
                "plan", "runs", "schema", "scoring", "synth", "util"}
 
 __all__ = sorted([
-    "CatalogError", "DatabaseNotFoundError", "DatasetError", "DecompositionError", "ENV_ID", "ExecutionError",
+    "CatalogError", "DatabaseNotFoundError", "DatasetError", "DecompositionError", "EngineUnavailableError", "EpisodeTimeoutError", "ENV_ID", "ExecutionError",
     "InvalidActionError", "InvalidArgumentError", "ModelEndpointError", "PlanError", "PredictionsError",
     "QueryGymError",
-    "QueryTimeoutError", "ReadOnlyViolation", "SandboxError", "StructuredQueryError", "TaskError",
+    "QueryTimeoutError", "ReadOnlyViolation", "RunAbortedError", "SandboxError", "StructuredQueryError", "TaskError",
     "UnknownDialectError", "UnknownTaskError", "__version__", *_LAZY, *_SUBMODULES,
 ])
 

@@ -1,6 +1,6 @@
 """Small helpers every layer shares: closest-name suggestions, identifier quoting, the cache
 folder, atomic file writes, the first line of an error, SQL text split into code and literals, and JSON-safe
-data.  A leaf: it imports nothing else of querygym.
+data.  It imports nothing of querygym but its errors.
 
 >>> did_you_mean("custmers", ["customers", "orders"])
 " Did you mean 'customers'?"
@@ -27,6 +27,8 @@ from typing import Iterable, Iterator
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+
+from querygym.errors import InvalidArgumentError
 
 
 def closest(name: str, options: Iterable[str], *, n: int = 1, cutoff: float = 0.6) -> list[str]:
@@ -139,6 +141,19 @@ def json_error_place(path: str | os.PathLike, error: json.JSONDecodeError, *, li
     'data.json:2:7'
     """
     return f"{os.fspath(path)}:{line if line is not None else error.lineno}:{error.colno}"
+
+
+def check_resume(path: str | Path, config: dict, *, holds: str) -> None:
+    """Record ``config`` in ``path`` for a new output folder, or refuse to resume a folder whose
+    recorded settings differ (``holds`` says what it holds then, for the message)."""
+    path = Path(path)
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(config, default=str)):
+            raise InvalidArgumentError(f"{path.parent} holds {holds}; resume it with the same arguments or choose "
+                                       f"another --out")
+    else:
+        atomic_write(path, json.dumps(config, indent=2, default=str))
 
 
 def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:

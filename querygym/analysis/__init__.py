@@ -66,11 +66,12 @@ from querygym.analysis.predictions import (
 from querygym.analysis.report import (
     compare_analyses,
     summarise,
-    write_atomically,
     write_report,
 )
 from querygym.engine.backend import Backend
 from querygym.errors import InvalidArgumentError, PredictionsError, QueryGymError
+from querygym.runs.progress import Progress
+from querygym.util import atomic_write, check_resume
 
 __all__ = [
     "CATEGORIES",
@@ -129,20 +130,21 @@ def analyze(predictions: str | Path | Sequence[str] | Sequence[Prediction], task
                   "dialect": dialect, "questions": len(preds)}
         if with_neighbours:  # robust verdicts differ with other neighbours: a resumed analysis must use the same
             config["neighbours"] = _digest_neighbours(with_neighbours)
-        _check_resume(out_dir / "analysis.json", config)
+        check_resume(out_dir / "analysis.json", config, holds="an analysis of other predictions, questions or settings")
         for p in preds:
             path = out_dir / "questions" / f"{p.index}.json"
             if path.is_file():
                 records[p.index] = json.loads(path.read_text(encoding="utf-8"))
     todo = [p for p in preds if p.index not in records]
     started = time.perf_counter()
-    bar = _Progress(progress, len(preds), len(preds) - len(todo))
+    bar = Progress(progress, len(preds), already=len(preds) - len(todo), label="correct",
+                   solved=sum(r.get("category") == "correct" for r in records.values()))
 
     def finish(record: dict[str, Any]) -> None:
         records[record["index"]] = record
         if out_dir is not None:
-            write_atomically(out_dir / "questions" / f"{record['index']}.json", json.dumps(record, default=str))
-        bar.update()
+            atomic_write(out_dir / "questions" / f"{record['index']}.json", json.dumps(record, default=str))
+        bar.update(record.get("category") == "correct")
 
     runnable = []
     for p in todo:
@@ -167,7 +169,7 @@ def analyze(predictions: str | Path | Sequence[str] | Sequence[Prediction], task
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     summary["analysed_now"] = len(todo)
     if out_dir is not None:
-        write_atomically(out_dir / "analysis.jsonl",
+        atomic_write(out_dir / "analysis.jsonl",
                       "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in ordered))
         write_report(summary, ordered, out_dir)
     return Analysis(ordered, summary, out_dir)
@@ -305,27 +307,3 @@ def _digest_neighbours(tasks) -> str:
     for t in tasks:
         h.update(f"{t.id}\t{'|'.join(map(str, t.neighbours))}\n".encode())
     return h.hexdigest()[:16]
-
-
-def _check_resume(path: Path, config: dict[str, Any]) -> None:
-    if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        if previous != json.loads(json.dumps(config, default=str)):
-            raise InvalidArgumentError(f"{path.parent} holds an analysis of other predictions, questions or settings; "
-                                       f"resume it with the same arguments or choose another --out")
-    else:
-        write_atomically(path, json.dumps(config, indent=2, default=str))
-
-
-class _Progress:
-    def __init__(self, stream: TextIO | None, total: int, already: int):
-        self.stream, self.total, self.done = stream, total, already
-
-    def update(self) -> None:
-        self.done += 1
-        if self.stream is not None and (self.done % 25 == 0 or self.done == self.total):
-            print(f"\ranalysed {self.done}/{self.total}", end="", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.stream is not None and self.total:
-            print(file=self.stream)

@@ -29,14 +29,13 @@ the categories).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from querygym.analysis.align import CATEGORIES
 from querygym.errors import InvalidArgumentError
+from querygym.util import atomic_write
 
 _SEMANTICS = {
     "querygym": "bag of rows, column order ignored through a column matching, numbers to 9 significant digits, "
@@ -234,8 +233,8 @@ def chart(summary: dict[str, Any], path: str | Path) -> None:
 def write_report(summary: dict[str, Any], records: list[dict[str, Any]], out_dir: str | Path) -> None:
     """Write ``summary.json``, ``report.md`` and ``report.png`` (when matplotlib is installed) into ``out_dir``."""
     out = Path(out_dir)
-    write_atomically(out / "summary.json", json.dumps(summary, indent=2, default=str))
-    write_atomically(out / "report.md", markdown(summary, records))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write(out / "report.md", markdown(summary, records))
     try:
         chart(summary, out / "report.png")
     except InvalidArgumentError:
@@ -330,11 +329,3 @@ def compare_markdown(comparison: dict[str, Any]) -> str:
 
 def _ids(ids: list) -> str:
     return ", ".join(map(str, ids[:20])) + (", ..." if len(ids) > 20 else "") if ids else "none"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

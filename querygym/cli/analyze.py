@@ -17,10 +17,10 @@ from querygym.analysis import analyze
 from querygym.analysis.report import (
     compare_analyses,
     compare_markdown,
-    write_atomically,
 )
 from querygym.cli.common import dataset_args, load_tasks
 from querygym.errors import QueryGymError
+from querygym.util import atomic_write
 
 
 def register(subparsers) -> None:
@@ -51,8 +51,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
-            write_atomically(out / "compare.json", json.dumps(comparison, indent=2))
-            write_atomically(out / "compare.md", text)
+            atomic_write(out / "compare.json", json.dumps(comparison, indent=2))
+            atomic_write(out / "compare.md", text)
         return 0
     if not args.predictions:
         raise QueryGymError("querygym analyze needs --predictions FILE (or --compare A B)")

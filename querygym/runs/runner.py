@@ -56,8 +56,9 @@ from querygym.errors import (
     RunAbortedError,
     TaskError,
 )
+from querygym.runs.progress import Progress
 from querygym.runs.scorecard import write_scorecard
-from querygym.util import atomic_write
+from querygym.util import atomic_write, check_resume
 
 #: failures of the infrastructure, not of the agent or the task: the episode is recorded as an
 #: error to play again, not as played
@@ -214,11 +215,11 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
     for partial in [*episodes_dir.glob(".*.tmp"), *errors_dir.glob(".*.tmp"), *out.glob(".*.tmp")]:
         partial.unlink(missing_ok=True)  # left by a process killed mid-write; never a finished episode
     config = {"agent": agent_spec, "env": env_kwargs, "tasks": [str(t.id) for t in tasks]}
-    _check_resume(out / "run.json", config)
+    check_resume(out / "run.json", config, holds="a run of another agent, settings or task selection")
     playable = [t for t in tasks if t.playable]
     done = {p.stem for p in episodes_dir.glob("*.json")}
     todo = [t for t in playable if _safe(t.id) not in done]
-    bar = _Progress(progress, len(playable), already=len(playable) - len(todo),
+    bar = Progress(progress, len(playable), already=len(playable) - len(todo),
                     solved=sum(_read_record(episodes_dir / f"{_safe(t.id)}.json")["solved"]
                                for t in playable if _safe(t.id) in done))
     started = time.perf_counter()
@@ -452,59 +453,6 @@ def _safe(task_id: Any) -> str:
 
 def _read_record(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _check_resume(path: Path, config: dict[str, Any]) -> None:
-    if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        if previous != json.loads(json.dumps(config, default=str)):
-            raise InvalidArgumentError(f"{path.parent} holds a run of another agent, settings or task selection; "
-                                       f"resume it with the same arguments or choose another --out")
-    else:
-        atomic_write(path, json.dumps(config, indent=2, default=str))
-
-
-class _Progress:
-    """A progress bar with the live success rate on a terminal; off a terminal (a log file, a pipe),
-    about ten lines with the elapsed time and an estimate of the time left, and one at least
-    every minute."""
-
-    def __init__(self, stream: TextIO | None, total: int, *, already: int = 0, solved: int = 0):
-        self.stream, self.total, self.done, self.solved = stream, total, already, solved
-        self.already = already
-        self.tty = stream is not None and hasattr(stream, "isatty") and stream.isatty()
-        self.started = self.last_line = time.perf_counter()
-
-    def update(self, solved: bool) -> None:
-        self.done += 1
-        self.solved += bool(solved)
-        if self.stream is None:
-            return
-        rate = self.solved / self.done
-        now = time.perf_counter()
-        elapsed = now - self.started
-        played_now = self.done - self.already
-        left = elapsed / played_now * (self.total - self.done) if played_now else 0.0
-        timing = f"elapsed {_clock(elapsed)}, eta {_clock(left)}"
-        if self.tty:
-            filled = int(30 * self.done / max(1, self.total))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
-                              f"solved {self.solved} ({rate:.0%}) {timing}")
-        elif self.done == self.total or self.done % max(1, self.total // 10) == 0 or now - self.last_line >= 60:
-            self.stream.write(f"[{self.done}/{self.total}] solved {self.solved} ({rate:.0%}); {timing}\n")
-            self.last_line = now
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream is not None and self.tty:
-            self.stream.write("\n")
-
-
-def _clock(seconds: float) -> str:
-    """``h:mm:ss`` (``m:ss`` under an hour)."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def tasks_with(tasks: TaskSet, ids: Iterable[str]) -> TaskSet:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
 from querygym.errors import InvalidArgumentError
 
 

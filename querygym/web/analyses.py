@@ -13,7 +13,6 @@ paging an analysis of a whole dataset is one list comprehension.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from querygym.analysis.align import CATEGORIES
 from querygym.analysis.report import compare_analyses, load_analysis
 from querygym.errors import InvalidArgumentError
+from querygym.web.folders import OutputFolder
 
 PAGE_SIZE = 50
 #: filters the question list understands
@@ -31,34 +31,16 @@ CATEGORY_GROUPS = ("wrong", "skipped")
 RESERVED = ("compare",)
 
 
-class AnalysisFolder:
+class AnalysisFolder(OutputFolder):
     """One analysis directory: its summary, chart and per-question records."""
 
+    CONFIG = "analysis.json"
+    CHART = "report.png"
+
     def __init__(self, path: Path):
-        self.path = path
-        self.name = path.name
-        self._records: list[dict[str, Any]] | None = None
+        super().__init__(path)
         self._by_index: dict[int, int] = {}
         self._search: list[str] = []
-        self._stamp: float | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The analysis's ``summary.json``, or ``{}`` when it has none."""
-        path = self.path / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The analysis's settings (``analysis.json``), or ``{}`` when it has none."""
-        path = self.path / "analysis.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    def chart_png(self) -> Path | None:
-        """The analysis's chart (``report.png``), or None when it has none."""
-        path = self.path / "report.png"
-        return path if path.is_file() else None
 
     def records(self) -> list[dict[str, Any]]:
         """Every question's record, in question order."""

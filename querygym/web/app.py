@@ -79,8 +79,15 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
         from starlette.applications import Starlette
         from starlette.exceptions import HTTPException
         from starlette.middleware import Middleware
-        from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse,
-                                         RedirectResponse, Response, StreamingResponse)
+        from starlette.responses import (
+            FileResponse,
+            HTMLResponse,
+            JSONResponse,
+            PlainTextResponse,
+            RedirectResponse,
+            Response,
+            StreamingResponse,
+        )
         from starlette.routing import Mount, Route
         from starlette.staticfiles import StaticFiles
         from starlette.templating import Jinja2Templates
@@ -339,7 +346,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
     # ------------------------------------------------------------------ runs
     async def runs_page(request):
         rows = [{"name": r.name, "summary": r.summary, "config": r.config,
-                 "has_scorecard": r.scorecard_png() is not None} for r in library]
+                 "has_scorecard": r.chart() is not None} for r in library]
         return page(request, "runs.html", {"runs": rows}, data={"runs": rows})
 
     async def run_page(request):
@@ -351,12 +358,12 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
         if request.url.path.startswith("/api/"):
             return JSONResponse(_plain(listing))
         context = {"run": run.name, "summary": run.summary, "config": run.config, "listing": listing,
-                   "filters": filters, "has_scorecard": run.scorecard_png() is not None,
+                   "filters": filters, "has_scorecard": run.chart() is not None,
                    "others": [n for n in library.names() if n != run.name]}
         return page(request, "run.html", context, data={"run": run.name, "summary": run.summary, **listing})
 
     async def scorecard(request):
-        png = run_of(request.path_params["run"]).scorecard_png()
+        png = run_of(request.path_params["run"]).chart()
         if png is None:
             raise HTTPException(404, "this run has no scorecard.png")
         return FileResponse(png, media_type="image/png")
@@ -452,7 +459,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
                 "runs": summary.get("runs"),
                 "categories": {k: v["count"] for k, v in (summary.get("categories") or {}).items()},
                 "tie_at_limit": (summary.get("tie_at_limit") or {}).get("count", 0),
-                "dataset": analysis.config.get("dataset") or "", "has_chart": analysis.chart_png() is not None}
+                "dataset": analysis.config.get("dataset") or "", "has_chart": analysis.chart() is not None}
 
     async def analyses_page(request):
         cards = [analysis_card(a) for a in predictions]
@@ -471,7 +478,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
         return page(request, "analysis.html", context)
 
     async def analysis_chart(request):
-        png = analysis_of(request.path_params["name"]).chart_png()
+        png = analysis_of(request.path_params["name"]).chart()
         if png is None:
             raise HTTPException(404, "this analysis has no report.png (querygym analyze draws it with the report "
                                      "extra: pip install 'querygym-ra[report]')")

@@ -12,45 +12,27 @@ filtering and paging a run of 10,000 episodes is a list comprehension.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any, Iterable
 
 from querygym.errors import InvalidArgumentError
 from querygym.runs.runner import _safe as safe_name
+from querygym.web.folders import OutputFolder
 
 PAGE_SIZE = 50
 #: filters the episodes list understands, and how each tests one record
 FILTERS = ("status", "difficulty", "db", "error_kind", "min_steps", "max_steps", "max_cost", "q")
 
 
-class Run:
+class Run(OutputFolder):
     """One run directory: its config, summary and episode records."""
 
+    CONFIG = "run.json"
+    CHART = "scorecard.png"
+
     def __init__(self, path: Path):
-        self.path = path
-        self.name = path.name
-        self._records: list[dict[str, Any]] | None = None
+        super().__init__(path)
         self._by_task: dict[str, dict[str, Any]] = {}
-        self._stamp: float | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The run's ``summary.json``, or ``{}`` when it has none."""
-        path = self.path / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The run's settings (``run.json``), or ``{}`` when it has none."""
-        path = self.path / "run.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    def scorecard_png(self) -> Path | None:
-        """The run's scorecard chart (``scorecard.png``), or None when it has none."""
-        path = self.path / "scorecard.png"
-        return path if path.is_file() else None
 
     def records(self) -> list[dict[str, Any]]:
         """Every episode record, in the run's task order."""
