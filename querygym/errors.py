@@ -121,3 +121,13 @@ class SandboxError(RuntimeError, QueryGymError):
 
 class PredictionsError(ValueError, QueryGymError):
     """A predictions file cannot be read, or does not line up with the questions it is scored against."""
+
+
+class UndecodableText(ValueError, QueryGymError):
+    """A text value of ``column`` is not valid UTF-8 (internal to loading a SQLite file into another
+    engine: the loader catches it and copies the column as bytes instead)."""
+
+    def __init__(self, table: str, column: str):
+        super().__init__(f"{table}.{column}: text that is not UTF-8")
+        self.table = table
+        self.column = column

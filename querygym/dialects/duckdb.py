@@ -80,7 +80,6 @@ from querygym.dialects.guard import QueryGuard
 from querygym.dialects.source import (
     LOADER_VERSION,
     LoadedDatabase,
-    UndecodableText,
     fingerprint,
     is_sqlite_file,
     read_sqlite,
@@ -93,7 +92,7 @@ from querygym.dialects.transforms import (
     predicates_as_integers,
     sqlite_date_functions,
 )
-from querygym.errors import DatabaseNotFoundError, QueryGymError
+from querygym.errors import DatabaseNotFoundError, QueryGymError, UndecodableText
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.util import cache_dir
 

@@ -94,7 +94,6 @@ from querygym.dialects.guard import QueryGuard
 from querygym.dialects.source import (
     LOADER_VERSION,
     LoadedDatabase,
-    UndecodableText,
     fingerprint,
     read_sqlite,
     sqlite_path,
@@ -107,7 +106,12 @@ from querygym.dialects.transforms import (
     round_through_numeric,
     sqlite_date_functions,
 )
-from querygym.errors import EngineUnavailableError, InvalidArgumentError, QueryGymError
+from querygym.errors import (
+    EngineUnavailableError,
+    InvalidArgumentError,
+    QueryGymError,
+    UndecodableText,
+)
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
 from querygym.util import first_line
 

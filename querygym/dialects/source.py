@@ -65,7 +65,7 @@ from urllib.parse import quote
 from querygym import util
 from querygym.dialects.guard import QueryGuard
 from querygym.dialects.sqlite import SQLiteDialect
-from querygym.errors import DatabaseNotFoundError, DatasetError
+from querygym.errors import DatabaseNotFoundError, DatasetError, UndecodableText
 from querygym.schema import DatabaseSchema
 
 #: bumped whenever what a load writes changes, so older copies are replaced
@@ -166,15 +166,6 @@ class SourceDatabase:
     def types_json(self) -> str:
         """Every column's kind as JSON, recorded with a copy so the loader can tell what it made."""
         return json.dumps({t.name: {c.name: c.kind for c in t.columns} for t in self.tables})
-
-
-class UndecodableText(Exception):
-    """A text value of ``column`` is not valid UTF-8 (internal: the loader retries the column as a blob)."""
-
-    def __init__(self, table: str, column: str):
-        super().__init__(f"{table}.{column}: text that is not UTF-8")
-        self.table = table
-        self.column = column
 
 
 def read_sqlite(path: str | os.PathLike) -> SourceDatabase:
