@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 import querygym
-from querygym.agents import get as get_agent
 from querygym.agents.oracle import oracle_decompositions
 from querygym.env.environment import QueryGymEnv
+from bench_step import random_agent_rate  # the same measure as bench_step's (benchmarks/ is on sys.path)
 
 DEFAULT_SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
 
@@ -90,29 +90,6 @@ def skyrl_steps(tasks, spider: Path) -> dict:
         solution_s.append(time.perf_counter() - t0)
     return {"steps": len(sql_s), "sql_step_ms": statistics.median(sql_s) * 1e3,
             "solution_step_ms": statistics.median(solution_s) * 1e3}
-
-
-def random_agent_rate(steps: int, seed: int = 0) -> float:
-    tasks = querygym.builtin_tasks()
-    env = QueryGymEnv(tasks, max_steps=30)
-    agent = get_agent("random", seed=seed)
-    played = 0
-    started = time.perf_counter()
-    try:
-        i = 0
-        while played < steps:
-            task = tasks.tasks[i % len(tasks)]
-            i += 1
-            agent.reset(task)
-            obs, info = env.reset(options={"task_id": task.id})
-            while played < steps:
-                obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
-                played += 1
-                if terminated or truncated:
-                    break
-    finally:
-        env.close()
-    return played / (time.perf_counter() - started)
 
 
 def main() -> None:
