@@ -23,12 +23,12 @@ import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from querygym.errors import InvalidArgumentError
+from querygym.errors import DatasetError, InvalidArgumentError
 
 
 def closest(name: str, options: Iterable[str], *, n: int = 1, cutoff: float = 0.6) -> list[str]:
@@ -154,6 +154,22 @@ def check_resume(path: str | Path, config: dict, *, holds: str) -> None:
                                        f"another --out")
     else:
         atomic_write(path, json.dumps(config, indent=2, default=str))
+
+
+def json_lines(path: str | os.PathLike, lines: Iterable[str], *, expected: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` for each non-blank line of a JSON-lines file; a line that is not JSON
+    is a :class:`~querygym.errors.DatasetError` at ``path:line:column`` that ends with ``expected``.
+
+    >>> list(json_lines("x.jsonl", ['{"a": 1}', "", '{"a": 2}'], expected="one object a line"))
+    [(1, {'a': 1}), (3, {'a': 2})]
+    """
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{json_error_place(path, exc, line=number)}: not JSON ({exc.msg}); {expected}") from None
 
 
 def sql_segments(sql: str) -> Iterator[tuple[bool, str]]:

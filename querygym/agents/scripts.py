@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from querygym.errors import DatasetError
-from querygym.util import json_error_place
+from querygym.util import json_error_place, json_lines
 
 
 def load_scripts(path: str | Path) -> dict[str, list[str]]:
@@ -41,19 +41,12 @@ def load_scripts(path: str | Path) -> dict[str, list[str]]:
     if isinstance(data, dict):
         return {str(k): _script(path, k, v) for k, v in data.items()}
     scripts = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{json_error_place(path, exc, line=n)}: not JSON ({exc.msg}); expected a JSON object "
-                               f"{{task_id: [actions]}} or JSONL lines {{\"task_id\": ..., \"actions\": [...]}}") from None
+    expected = 'expected a JSON object {task_id: [actions]} or JSONL lines {"task_id": ..., "actions": [...]}'
+    for n, rec in json_lines(path, text.splitlines(), expected=expected):
         try:
             scripts[str(rec["task_id"])] = _script(path, rec["task_id"], rec["actions"])
         except (KeyError, TypeError):
-            raise DatasetError(f"{path}:{n}: expected a JSON object {{task_id: [actions]}} or JSONL lines "
-                               f"{{\"task_id\": ..., \"actions\": [...]}}") from None
+            raise DatasetError(f"{path}:{n}: {expected}") from None
     return scripts
 
 
@@ -70,14 +63,8 @@ def load_trajectory_actions(path: str | Path) -> dict[str, list[str]]:
     if not file.is_file():
         raise DatasetError(f"{path}: trajectory file not found")
     steps: dict[str, list[tuple[int, str]]] = {}
-    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{json_error_place(path, exc, line=n)}: not JSON ({exc.msg}); a trajectory file "
-                               f"has one JSON object per line") from None
+    lines = file.read_text(encoding="utf-8").splitlines()
+    for n, rec in json_lines(path, lines, expected="a trajectory file has one JSON object per line"):
         try:
             steps.setdefault(str(rec["task"]), []).append((int(rec["step"]), rec["action"]))
         except (ValueError, KeyError, TypeError):

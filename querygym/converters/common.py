@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from querygym import util
 from querygym.errors import DatasetError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
-from querygym.util import json_error_place
+from querygym.util import json_error_place, json_lines
 
 #: the keys a task's metadata never overrides when a task is written as BIRD format
 BIRD_KEYS = ("question_id", "db_id", "question", "evidence", "SQL", "difficulty")
@@ -40,17 +40,9 @@ def read_jsonl(path: Path, what: str) -> list[Any]:
     """The records of a JSON-lines file; blank lines (WikiSQL's dev file ends with one) are skipped."""
     if not path.is_file():
         raise DatasetError(f"{path}: {what} file not found")
-    records = []
     try:
         with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{json_error_place(path, exc, line=number)}: not JSON ({exc.msg}); a {what} "
-                                       f"file has one JSON object per line") from None
+            records = [rec for _, rec in json_lines(path, fh, expected=f"a {what} file has one JSON object per line")]
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
     return records
