@@ -218,15 +218,15 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
     check_resume(out / "run.json", config, holds="a run of another agent, settings or task selection")
     playable = [t for t in tasks if t.playable]
     done = {p.stem for p in episodes_dir.glob("*.json")}
-    todo = [t for t in playable if _safe(t.id) not in done]
+    todo = [t for t in playable if safe_name(t.id) not in done]
     bar = Progress(progress, len(playable), already=len(playable) - len(todo),
-                    solved=sum(_read_record(episodes_dir / f"{_safe(t.id)}.json")["solved"]
-                               for t in playable if _safe(t.id) in done))
+                    solved=sum(_read_record(episodes_dir / f"{safe_name(t.id)}.json")["solved"]
+                               for t in playable if safe_name(t.id) in done))
     started = time.perf_counter()
     stop: list[str] = []  # why the run stopped playing, once an infrastructure error was met
 
     def finish(lines: list[dict], record: dict) -> None:
-        name = _safe(record["task"])
+        name = safe_name(record["task"])
         if record.get("infrastructure_error"):
             atomic_write(errors_dir / f"{name}.json", json.dumps(record, default=str))
             error = record["infrastructure_error"]
@@ -257,13 +257,13 @@ def run_agent(tasks: TaskSet, agent_spec: dict[str, Any], out_dir: str | Path, *
         else:
             _run_pool(tasks, todo, env_kwargs, agent_spec, workers, finish, stop, episode_timeout_s)
     bar.close()
-    played = [t for t in playable if (episodes_dir / f"{_safe(t.id)}.json").is_file()]
+    played = [t for t in playable if (episodes_dir / f"{safe_name(t.id)}.json").is_file()]
     played_ids = {str(t.id) for t in played}
-    records = [_read_record(episodes_dir / f"{_safe(t.id)}.json") for t in played]
-    errors = {str(t.id): _read_record(errors_dir / f"{_safe(t.id)}.json")["infrastructure_error"]
-              for t in playable if str(t.id) not in played_ids and (errors_dir / f"{_safe(t.id)}.json").is_file()}
+    records = [_read_record(episodes_dir / f"{safe_name(t.id)}.json") for t in played]
+    errors = {str(t.id): _read_record(errors_dir / f"{safe_name(t.id)}.json")["infrastructure_error"]
+              for t in playable if str(t.id) not in played_ids and (errors_dir / f"{safe_name(t.id)}.json").is_file()}
     atomic_write(out / "trajectories.jsonl", "".join(
-        (episodes_dir / f"{_safe(t.id)}.jsonl").read_text(encoding="utf-8") for t in played))
+        (episodes_dir / f"{safe_name(t.id)}.jsonl").read_text(encoding="utf-8") for t in played))
     summary = summarise(records, unplayable=unplayable, infrastructure_errors=errors)
     summary["tasks"] = len(tasks)
     summary["not_played"] = len(playable) - len(played) - len(errors)
@@ -447,7 +447,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- files and progress
-def _safe(task_id: Any) -> str:
+def safe_name(task_id: Any) -> str:
+    """A task id as a file name: anything but letters, digits, ``_ . -`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(task_id))
 
 

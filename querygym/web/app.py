@@ -23,6 +23,7 @@ from querygym import __version__
 from querygym.actions.catalog import LIST_PARAM_TYPES, catalog
 from querygym.converters.tasks import TaskSet
 from querygym.errors import InvalidArgumentError, QueryGymError, UnknownTaskError
+from querygym.runs.runner import safe_name
 from querygym.web.analyses import FILTERS as ANALYSIS_FILTERS
 from querygym.web.analyses import AnalysisLibrary, plan_steps
 from querygym.web.episodes import SessionStore, Workbench, plan_from_lines
@@ -273,7 +274,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
     async def trajectory(request):
         episode = episode_of(request, request.path_params["episode_id"])
         return PlainTextResponse(episode.trajectory_jsonl(), media_type="application/x-ndjson", headers={
-            "Content-Disposition": f'attachment; filename="querygym-{_filename(episode.task.id)}.jsonl"'})
+            "Content-Disposition": f'attachment; filename="querygym-{safe_name(episode.task.id)}.jsonl"'})
 
     # ------------------------------------------------------------------ the episode API
     async def api_new_episode(request):
@@ -353,8 +354,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
         run = run_of(request.path_params["run"])
         params = request.query_params
         filters = {k: params[k] for k in FILTERS if params.get(k)}
-        size = min(500, max(1, _int(params.get("page_size", "50"), "page_size")))
-        listing = await threaded(run.episodes, filters, _int(params.get("page", "1"), "page"), size, tasks=tasks)
+        listing = await threaded(run.episodes, filters, *_paging(params), tasks=tasks)
         if request.url.path.startswith("/api/"):
             return JSONResponse(_plain(listing))
         context = {"run": run.name, "summary": run.summary, "config": run.config, "listing": listing,
@@ -469,8 +469,7 @@ def create_app(tasks: TaskSet, *, runs: list[str] | tuple[str, ...] = (), analys
         analysis = analysis_of(request.path_params["name"])
         params = request.query_params
         filters = {k: params[k] for k in ANALYSIS_FILTERS if params.get(k)}
-        size = min(500, max(1, _int(params.get("page_size", "50"), "page_size")))
-        listing = await threaded(analysis.listing, filters, _int(params.get("page", "1"), "page"), size)
+        listing = await threaded(analysis.listing, filters, *_paging(params))
         if wants_json(request):
             return JSONResponse(_plain(listing))
         context = {"card": analysis_card(analysis), "listing": listing, "filters": filters,
@@ -749,8 +748,9 @@ def _int(text: Any, name: str) -> int:
         raise InvalidArgumentError(f"{name} must be a whole number, got {text!r}") from None
 
 
-def _filename(task_id: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(task_id))
+def _paging(params) -> tuple[int, int]:
+    """The page asked for and its size (50 rows by default, at most 500)."""
+    return _int(params.get("page", "1"), "page"), min(500, max(1, _int(params.get("page_size", "50"), "page_size")))
 
 
 def _plain(value: Any) -> Any:

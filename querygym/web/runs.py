@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from querygym.errors import InvalidArgumentError
-from querygym.runs.runner import _safe as safe_name
+from querygym.runs.runner import safe_name
 from querygym.web.folders import OutputFolder
 
 PAGE_SIZE = 50
