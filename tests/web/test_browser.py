@@ -162,7 +162,8 @@ def test_analyse_a_broken_query_and_see_the_failing_step(page, server):
     page.get_by_role("button", name="Open these steps in Explore").click()
     page.wait_for_selector("#episode")
     assert "order_dat" in page.locator(".repair").inner_text()  # open for repair, after the join that ran
-    assert page.locator("#plan-graph [data-node='T_0']").count() == 1
+    page.wait_for_selector("#plan-graph [data-node='T_0']")  # the graph is drawn by script after the page loads
+    assert page.locator("#plan-graph .gnode").count() == 1
 
 
 def test_step_through_an_oracle_episode_with_the_keyboard(page, server):
