@@ -72,6 +72,9 @@ class Dialect:
     #: SQLAlchemy's Row layer; false for an engine whose results SQLAlchemy buffers itself
     #: (a server-side cursor under ``stream_results``: rows would be skipped)
     fetch_from_driver: ClassVar[bool] = True
+    #: whether an episode may keep intermediate results as temporary tables of its session
+    #: (:meth:`materialise`), so later steps read them instead of computing them again
+    result_cache: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -430,7 +433,7 @@ class Dialect:
         main.set("with_", exp.With(expressions=ctes))
         return main
 
-    def compile(self, plan, node, *, pretty: bool = False) -> str:
+    def compile(self, plan, node, *, pretty: bool = False, cached: dict[str, str] | None = None) -> str:
         """The SQL of :meth:`compile_node`, assembled from each node's CTE rendered once.
 
         A plan only grows and its nodes are immutable, so a node's ``"T_k" AS (...)`` (after
@@ -438,12 +441,19 @@ class Dialect:
         rendered the first time it is compiled and kept in the plan's cache; a step then
         renders only its new node, however deep the plan.  The text is exactly what rendering
         the whole ``WITH`` statement gives.
+
+        ``cached`` maps ids of nodes whose rows are kept in tables of the session (see
+        :mod:`querygym.engine.cache`) to the query that reads them (:meth:`kept_select`): such a
+        node becomes ``"T_k" AS (SELECT ... FROM <table>)`` and the nodes only it needed are left out.
         """
         if type(self).render is not Dialect.render:
             # a dialect that renders statements its own way (a plugin's tag, say) gets them whole
             return self.render(self.compile_node(plan, node), pretty=pretty)
-        lineage = plan.lineage(node)
-        parts = [self._rendered(plan, n, pretty, main=False) for n in lineage]
+        if cached:
+            parts = [self._stub(n.id, cached[n.id], pretty) if n.id in cached
+                     else self._rendered(plan, n, pretty, main=False) for n in needed_nodes(plan, node, cached)]
+        else:
+            parts = [self._rendered(plan, n, pretty, main=False) for n in plan.lineage(node)]
         if node.ordered:
             main = self._rendered(plan, node, pretty, main=True)
         else:
@@ -453,6 +463,11 @@ class Dialect:
         if not parts:
             return main
         return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
+
+    def _stub(self, node_id: str, select: str, pretty: bool) -> str:
+        """``"T_k" AS (<select>)``: a node read from the table that keeps its rows."""
+        name = exp.to_identifier(node_id, quoted=True).sql(dialect=self.sqlglot_dialect)
+        return f"{name} AS ({select})"
 
     def _rendered(self, plan, node, pretty: bool, *, main: bool) -> str:
         """``node`` as a CTE (``main=False``) or as the main query, from the plan's cache."""
@@ -475,6 +490,23 @@ class Dialect:
         return text
 
     # ------------------------------------------------------------------ connections
+    def materialise(self, connection: sa.Connection, guard: QueryGuard, name: str, sql: str) -> int | None:
+        """Create the temporary table ``name`` (querygym's own, never the agent's) holding the rows
+        of the read-only query ``sql``, on ``connection`` under ``guard``; returns its row count when
+        the engine reports it.  Only for a dialect with ``result_cache``."""
+        raise NotImplementedError(f"dialect {self.name!r} keeps no results in temporary tables")
+
+    def drop_materialised(self, connection: sa.Connection, guard: QueryGuard, name: str) -> None:
+        """Drop the temporary table ``name`` made by :meth:`materialise`."""
+        raise NotImplementedError(f"dialect {self.name!r} keeps no results in temporary tables")
+
+    def kept_select(self, backend, name: str) -> str | None:
+        """The query that reads the table ``name`` made by :meth:`materialise` exactly as the node it
+        keeps (its values, types and comparison semantics), or None when no query can, and the node
+        must be computed again instead.  ``SELECT * FROM name`` for an engine whose tables keep the
+        query's column types."""
+        return f"SELECT * FROM {exp.to_identifier(name, quoted=True).sql(dialect=self.sqlglot_dialect)}"
+
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """A SQLAlchemy engine whose connections are read-only and honour ``guard``'s deadline."""
         raise NotImplementedError(f"dialect {self.name!r} does not define create_engine")
@@ -521,6 +553,33 @@ class Dialect:
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
         return self.remember(DatabaseSchema(db_id, tuple(tables)))
+
+
+def needed_nodes(plan, node, cached: dict[str, str]) -> list:
+    """The nodes a statement returning ``node``'s rows needs, oldest first (``node`` excluded):
+    its inputs and theirs, except behind a node in ``cached``, whose rows are read as they are."""
+    found: dict[str, Any] = {}
+    stack = list(_reads(plan, node))
+    while stack:
+        dep = plan.get(stack.pop())
+        if dep is None or dep.id in found:
+            continue
+        found[dep.id] = dep
+        if dep.id not in cached:
+            stack.extend(_reads(plan, dep))
+    return sorted(found.values(), key=lambda n: n.index)
+
+
+def _reads(plan, node) -> tuple[str, ...]:
+    """The tables ``node``'s body reads: its inputs, and those only a subquery names (kept in the plan's cache)."""
+    cache = getattr(plan, "rendered", {})
+    hit = cache.get(("reads", node.id))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    names = tuple(dict.fromkeys([*node.inputs, *(t.name for t in node.expression.find_all(exp.Table)
+                                                 if not t.args.get("db"))]))
+    cache[("reads", node.id)] = (node, names)
+    return names
 
 
 def _type_name(sa_type: Any) -> str:

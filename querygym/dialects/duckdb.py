@@ -24,6 +24,12 @@ statements is refused before any runs (DuckDB's ``execute`` would run them all).
 (https://duckdb.org/docs/api/python/reference/#duckdb.DuckDBPyConnection.interrupt); the
 connection stays usable.
 
+Intermediate results an episode reads again may be kept as temporary tables of its connection
+(``querygym.engine.cache``): DuckDB keeps them in the connection's in-memory temporary catalog,
+which a read-only database still allows; only querygym's own ``CREATE TEMP TABLE "qg_..." AS
+SELECT ...`` creates them, with the column types of the query, and the insertion order a scan
+returns them in (``preserve_insertion_order``, on by default).
+
 Semantics (agent fragments keep SQLite's meaning; what the dialect does about each difference)
 ------------------------------------------------------------------------------------------------
 * integer division: DuckDB's ``/`` always divides as floats; the session sets
@@ -116,6 +122,7 @@ class DuckDBDialect(Dialect):
     bare_columns = True
     affinity_type = "DOUBLE"
     break_ties = True
+    result_cache = True
     #: settings of every connection (https://duckdb.org/docs/configuration/overview)
     connect_config = {
         "integer_division": True,
@@ -180,6 +187,18 @@ class DuckDBDialect(Dialect):
         if not _is_duckdb_file(path):
             raise QueryGymError(f"{path}: neither a DuckDB nor a SQLite database")
         return path
+
+    def materialise(self, connection: sa.Connection, guard: QueryGuard, name: str, sql: str) -> int | None:
+        """Create the temporary table ``name`` of ``sql``'s rows.  A temporary table lives in the
+        connection's own in-memory catalog, never in the read-only file; the statement is
+        querygym's own (the agent's fragments only appear inside its ``SELECT``)."""
+        created = connection.connection.dbapi_connection.execute(
+            f'CREATE TEMP TABLE "{name}" AS {sql}').fetchone()
+        return int(created[0]) if created else None
+
+    def drop_materialised(self, connection: sa.Connection, guard: QueryGuard, name: str) -> None:
+        """Drop the temporary table ``name`` made by :meth:`materialise`."""
+        connection.connection.dbapi_connection.execute(f'DROP TABLE IF EXISTS temp."{name}"')
 
     def interrupt(self, connection: sa.Connection) -> None:
         """Interrupt the query running on ``connection``'s DuckDB cursor."""

@@ -30,6 +30,9 @@ class QueryGuard:
     def __init__(self) -> None:
         self.deadline: float | None = None
         self.timeout_s: float | None = None
+        #: the one temporary table querygym's own statement may create, fill or drop right now
+        #: (see ``Dialect.materialise``); None the rest of the time, when nothing may be written
+        self.writable: str | None = None
         self._interrupters: list[Any] = []
         self._lock = threading.Lock()
         self._generation = 0  # which query an armed watchdog entry belongs to

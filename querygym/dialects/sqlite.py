@@ -8,6 +8,16 @@ not a read: writes, ATTACH, PRAGMAs outside a read-only list, and functions that
 or load extensions.  Python's ``sqlite3`` runs one statement per ``execute`` call, so a
 second statement smuggled after a ``;`` is refused by the driver as well.
 
+Intermediate results an episode reads again may be kept as temporary tables of its connection
+(``querygym.engine.cache``).  Only querygym's own ``CREATE TEMP TABLE "qg_..." AS SELECT ...``
+and ``DROP TABLE`` write them: for that one statement the guard names the table, ``query_only``
+is lifted and the authorizer allows creating, filling and dropping that table in the ``temp``
+database and nothing else; the file stays opened read-only, so the database itself cannot
+change.  The agent's fragments only ever appear inside the ``SELECT``.  A table created this way
+keeps SQLite's affinity: each column is declared with the affinity of its expression
+(https://www.sqlite.org/lang_createtable.html#create_table_as_select_statements), so values and
+comparisons read back from it behave as they did in the query.
+
 Time limits use the progress handler (https://www.sqlite.org/c3ref/progress_handler.html):
 it runs every few thousand virtual-machine instructions and stops the statement once the
 guard's deadline has passed; the connection stays usable.
@@ -26,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from querygym.dialects.base import Dialect
 from querygym.dialects.guard import QueryGuard
 from querygym.errors import DatabaseNotFoundError, ReadOnlyViolation
+from querygym.util import quote_identifier
 
 # Authorizer action codes (sqlite3.h); not every Python exposes all of them as constants.
 _SQLITE_PRAGMA = 19
@@ -35,6 +46,9 @@ _SQLITE_TRANSACTION = 22
 _SQLITE_FUNCTION = 31
 _SQLITE_SAVEPOINT = 32
 _SQLITE_RECURSIVE = 33
+# What creating and dropping one temporary table takes: CREATE_TEMP_TABLE, DROP_TEMP_TABLE,
+# and the INSERT, UPDATE and DELETE on the temporary catalog (and the table) that go with them.
+_CACHE_ACTIONS = {4, 13, 18, 23, 9}
 _ALLOWED_ACTIONS = {_SQLITE_READ, _SQLITE_SELECT, _SQLITE_TRANSACTION, _SQLITE_SAVEPOINT, _SQLITE_RECURSIVE}
 
 # PRAGMAs that only read the schema (SQLAlchemy's inspector uses these); their argument is a name.
@@ -59,6 +73,7 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     sqlglot_dialect = "sqlite"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
+    result_cache = True
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """An engine on the SQLite file ``target``, opened read-only, whose queries stop once ``guard`` expires."""
@@ -70,11 +85,60 @@ class SQLiteDialect(Dialect):
             conn.execute("PRAGMA query_only = ON")
             if hasattr(conn, "setlimit"):  # Python 3.11+
                 conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-            conn.set_authorizer(_authorizer)
+            conn.set_authorizer(lambda *args: _authorizer(guard.writable, *args))
             conn.set_progress_handler(lambda: 1 if guard.expired() else 0, _PROGRESS_EVERY)
             return conn
 
         return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
+
+    def materialise(self, connection: sa.Connection, guard: QueryGuard, name: str, sql: str) -> int | None:
+        """Create the temporary table ``name`` holding the rows of ``sql`` (see the module's notes)."""
+        dbapi = connection.connection.dbapi_connection
+        guard.writable = name
+        try:
+            dbapi.execute("PRAGMA query_only = OFF")
+            try:
+                dbapi.execute(f"CREATE TEMP TABLE {quote_identifier(name, always=True)} AS {sql}")
+            finally:
+                dbapi.execute("PRAGMA query_only = ON")
+        finally:
+            guard.writable = None
+        return None  # SQLite does not count the rows of CREATE TABLE ... AS
+
+    def drop_materialised(self, connection: sa.Connection, guard: QueryGuard, name: str) -> None:
+        """Drop the temporary table ``name`` made by :meth:`materialise`."""
+        dbapi = connection.connection.dbapi_connection
+        guard.writable = name
+        try:
+            dbapi.execute("PRAGMA query_only = OFF")
+            try:
+                dbapi.execute(f"DROP TABLE IF EXISTS temp.{quote_identifier(name, always=True)}")
+            finally:
+                dbapi.execute("PRAGMA query_only = ON")
+        finally:
+            guard.writable = None
+
+    def kept_select(self, backend, name: str) -> str | None:
+        """The kept table read with the affinity each column had in the query.
+
+        ``CREATE TABLE ... AS`` declares a column of no affinity (an expression: ``AVG(x)``,
+        ``COUNT(*)``, ``a + 1``) and one of BLOB affinity (a column declared BLOB or untyped) alike,
+        with no type; the two differ against a TEXT operand, which converts a value of no affinity to
+        text (https://www.sqlite.org/datatype3.html#type_conversions_prior_to_comparison).  Such a
+        column is read as ``+column``, SQLite's no-op operator, which has no affinity; when the
+        database has BLOB-affinity columns the two cannot be told apart, and the node is computed
+        again instead (None).
+        """
+        quoted = quote_identifier(name, always=True)
+        columns = backend.execute(f"PRAGMA table_info({quoted})").rows
+        untyped = [c[1] for c in columns if not (c[2] or "").strip()]
+        if not untyped:
+            return f"SELECT * FROM {quoted}"
+        if any(_blob_affinity(c.type) for t in backend.schema().tables for c in t.columns):
+            return None
+        items = ", ".join(f"+{quote_identifier(c[1], always=True)} AS {quote_identifier(c[1], always=True)}"
+                          if c[1] in untyped else quote_identifier(c[1], always=True) for c in columns)
+        return f"SELECT {items} FROM {quoted}"
 
     def interrupt(self, connection: sa.Connection) -> None:
         """Interrupt the query running on ``connection``."""
@@ -90,9 +154,17 @@ class SQLiteDialect(Dialect):
         return (sqlite3.Error,)
 
 
-def _authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
+def _authorizer(writable: str | None, action: int, arg1, arg2, db_name, trigger) -> int:
     if action in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_OK
+    if writable is not None:
+        # querygym's own CREATE TEMP TABLE ... AS / DROP TABLE of one cached result: only that
+        # table, and the temporary schema's catalog, in the temporary database, may change
+        if action == _SQLITE_PRAGMA and (arg1 or "").lower() == "query_only":
+            return sqlite3.SQLITE_OK
+        if (action in _CACHE_ACTIONS and db_name == "temp"
+                and (arg1 == writable or (arg1 or "").lower() == "sqlite_temp_master")):
+            return sqlite3.SQLITE_OK
     if action == _SQLITE_PRAGMA:
         pragma = (arg1 or "").lower()
         if pragma in _READ_ONLY_PRAGMAS or (pragma in _READABLE_SETTINGS and arg2 is None):
@@ -101,6 +173,14 @@ def _authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
     if action == _SQLITE_FUNCTION and (arg2 or "").lower() not in _FORBIDDEN_FUNCTIONS:
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
+
+
+def _blob_affinity(declared: str | None) -> bool:
+    """Whether a column declared ``declared`` has BLOB affinity (https://www.sqlite.org/datatype3.html#determination_of_column_affinity)."""
+    t = (declared or "").upper()
+    if "INT" in t or any(k in t for k in ("CHAR", "CLOB", "TEXT")):
+        return False
+    return "BLOB" in t or not t.strip()
 
 
 def _database_path(target: str) -> Path:

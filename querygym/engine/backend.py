@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 from querygym.dialects import Dialect, QueryGuard, get
 from querygym.errors import EngineUnavailableError, ExecutionError, QueryTimeoutError
 from querygym.schema import DatabaseSchema
-from querygym.util import first_line
+from querygym.util import first_line, quote_identifier
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Backend:
         self._conn: sa.Connection | None = None
         self._schema: DatabaseSchema | None = None
         self._lock = threading.Lock()
+        self._session = 0
+        self._table_rows: dict[str, int] = {}
 
     def __enter__(self) -> "Backend":
         return self
@@ -85,7 +89,7 @@ class Backend:
         """Close the connection and dispose of the engine."""
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._lost()
         self._engine.dispose()
 
     def schema(self) -> DatabaseSchema:
@@ -102,12 +106,9 @@ class Backend:
         """Run one read-only statement and fetch at most ``max_rows`` rows (all when None);
         with ``count``, also count every row it returns (``Result.total``) in the same pass."""
         limit = self.timeout_s if timeout_s is ... else timeout_s
-        with self._lock:
-            conn = self.connection
-            self._guard.start(limit)
-            result = None
+        with self._running(limit) as conn:
+            result = conn.exec_driver_sql(sql)
             try:
-                result = conn.exec_driver_sql(sql)
                 columns = tuple(result.keys())
                 # The driver's own rows (tuples) when SQLAlchemy holds none back: its Row layer
                 # costs as much as the engine on small results.
@@ -136,8 +137,56 @@ class Backend:
                     rows = [tuple(r) for r in rows]
                 elif rows and type(rows[0]) is not tuple:
                     rows = [tuple(r) for r in rows]
-                result.close()
-                result = None
+            finally:
+                try:
+                    result.close()
+                except Exception:  # stopped while reading and the connection reset under it: nothing left to free
+                    pass
+        return Result(columns, rows, truncated, total if (count or not truncated) else None)
+
+    def materialise(self, name: str, sql: str, *, timeout_s: float | None = ...) -> int | None:
+        """Keep the rows of the read-only query ``sql`` as the temporary table ``name`` of this
+        backend's session (the dialect's :meth:`~querygym.dialects.Dialect.materialise`), under the
+        same time limit as a query; returns the row count when the engine reports it.  The table
+        lives as long as the session: :attr:`session` changes when the connection is replaced."""
+        limit = self.timeout_s if timeout_s is ... else timeout_s
+        with self._running(limit) as conn:
+            return self.dialect.materialise(conn, self._guard, name, sql)
+
+    def drop(self, name: str) -> None:
+        """Drop the temporary table ``name`` made by :meth:`materialise` (nothing when the session that
+        made it is gone)."""
+        if self._conn is None:
+            return
+        with self._running(self.timeout_s) as conn:
+            self.dialect.drop_materialised(conn, self._guard, name)
+
+    @property
+    def session(self) -> int:
+        """A number that changes whenever the connection is replaced (its temporary tables are then gone)."""
+        return self._session
+
+    def table_rows(self, table: str) -> int:
+        """How many rows the base table ``table`` holds, counted once and kept (within the time limit;
+        a count that does not finish in time reads as very large)."""
+        rows = self._table_rows.get(table)
+        if rows is None:
+            try:
+                rows = int(self.scalar(f"SELECT COUNT(*) FROM {quote_identifier(table, always=True)}") or 0)
+            except QueryTimeoutError:
+                rows = 1 << 62
+            self._table_rows[table] = rows
+        return rows
+
+    @contextmanager
+    def _running(self, limit: float | None) -> Iterator[sa.Connection]:
+        """The connection, with the guard armed for ``limit`` seconds; the engine's errors become
+        querygym's (an unreachable engine, a timeout, or the query's own error)."""
+        with self._lock:
+            conn = self.connection
+            self._guard.start(limit)
+            try:
+                yield conn
             except QueryTimeoutError:
                 self._recover(conn)
                 raise
@@ -145,7 +194,7 @@ class Backend:
                 if exc.connection_invalidated:
                     # SQLAlchemy's dialect recognised a lost connection (server stopped or restarted):
                     # an infrastructure failure, not the query's; the next query reconnects.
-                    self._conn = None
+                    self._lost()
                     raise self._unavailable(exc) from None
                 self._recover(conn)
                 original = exc.orig if exc.orig is not None else exc
@@ -164,12 +213,6 @@ class Backend:
                 raise ExecutionError(first_line(exc)) from None
             finally:
                 self._guard.stop()
-                if result is not None:  # stopped while reading: the cursor goes too
-                    try:
-                        result.close()
-                    except Exception:  # the connection was reset under it; nothing is left to free
-                        pass
-        return Result(columns, rows, truncated, total if (count or not truncated) else None)
 
     def scalar(self, sql: str) -> Any:
         """The first value of the first row ``sql`` returns, or None when it returns no rows."""
@@ -185,8 +228,13 @@ class Backend:
         try:
             conn.rollback()
         except sa.exc.SQLAlchemyError:
-            self._conn = None
+            self._lost()
             conn.invalidate()
+
+    def _lost(self) -> None:
+        """Forget the connection (the next query opens another): its temporary tables are gone."""
+        self._conn = None
+        self._session += 1
 
 
 

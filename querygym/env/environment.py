@@ -41,7 +41,9 @@ from querygym.env.episode import Episode
 from querygym.env.handlers import Outcome, check_catalog
 from querygym.env.reward import RewardConfig, RewardTracker
 from querygym.env.spaces import TextSpace
+from querygym.engine.cache import POLICIES as CACHE_POLICIES
 from querygym.errors import (
+    EngineUnavailableError,
     InvalidActionError,
     InvalidArgumentError,
     TaskError,
@@ -59,7 +61,10 @@ class QueryGymEnv(gym.Env):
     a table with the target; larger tables count as different), ``max_observation_chars``, and
     ``relation_feedback`` (append to each new table's observation whether it is a subset or
     superset of the answer; off by default, as in the paper, where only the reward says so), and
-    ``budget`` (truncate the episode once the actions' costs from ``actions.yaml`` reach it).
+    ``budget`` (truncate the episode once the actions' costs from ``actions.yaml`` reach it), and
+    ``result_cache`` (``"auto"``: keep intermediate results that later steps would otherwise compute
+    again as temporary tables of the episode's session, chosen by cost; ``"always"``; ``"never"``;
+    see :mod:`querygym.engine.cache`).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -67,7 +72,8 @@ class QueryGymEnv(gym.Env):
     def __init__(self, tasks: TaskSet | list[Task] | None = None, *, dialect: str = "sqlite", max_steps: int = 30,
                  timeout_s: float = 5.0, reward: RewardConfig | None = None, display_rows: int = 10,
                  max_result_rows: int = 100_000, max_observation_chars: int = 20_000,
-                 relation_feedback: bool = False, budget: float | None = None, render_mode: str | None = None):
+                 relation_feedback: bool = False, budget: float | None = None, render_mode: str | None = None,
+                 result_cache: str = "auto"):
         if tasks is None:
             tasks = builtin_tasks()
         elif not isinstance(tasks, TaskSet):
@@ -91,6 +97,9 @@ class QueryGymEnv(gym.Env):
         self.relation_feedback = relation_feedback
         self.budget = budget
         self.render_mode = render_mode
+        if result_cache not in CACHE_POLICIES:
+            raise InvalidArgumentError(f"result_cache must be one of {', '.join(CACHE_POLICIES)}, got {result_cache!r}")
+        self.result_cache = result_cache
         self.catalog = load_default_catalog()
         check_catalog(self.catalog)
         self.action_space = TextSpace(4_096)
@@ -141,6 +150,7 @@ class QueryGymEnv(gym.Env):
         if task.neighbours and self.dialect != "sqlite":
             raise InvalidArgumentError(f"task {task.id} has neighbour databases (SQLite files), which the "
                                        f"{self.dialect!r} engine cannot open; play it with dialect='sqlite'")
+        self._end_episode()
         # A task with setup SQL (BIRD-Critic's preprocess_sql) is played in a sandbox copy of its
         # database, thrown away at the next reset or close; other tasks get a no-op sandbox.
         self._close_sandbox()
@@ -156,7 +166,8 @@ class QueryGymEnv(gym.Env):
         task.target_ordered  # noqa: B018  (a cached property: the gold SQL is parsed once)
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
-                               max_result_rows=self.max_result_rows, np_random=self.np_random)
+                               max_result_rows=self.max_result_rows, np_random=self.np_random,
+                               result_cache=self.result_cache)
         self._tracker = RewardTracker(self.reward_config)
         self._steps = 0
         self._solved_plain = False
@@ -172,8 +183,7 @@ class QueryGymEnv(gym.Env):
             report, detail = self.episode.start_from_sql(initial_sql, task.dialect)
             if detail["final_cte_id"] is not None:
                 node = self.episode.plan.node(detail["final_cte_id"])
-                rows = self.episode.backend.execute(self.episode.dialect.compile(self.episode.plan, node),
-                                                    max_rows=self.max_result_rows)
+                rows = self.episode.rows(node, self.max_result_rows)
                 comparison = None if rows.truncated else compare_tables(
                     rows.rows, task.prepared_target(), ordered=task.target_ordered and node.ordered)
                 detail["relation"] = comparison.relation if comparison is not None else "different"
@@ -286,6 +296,7 @@ class QueryGymEnv(gym.Env):
 
     def close(self):
         """Close the episode's sandbox and every database connection the environment opened."""
+        self._end_episode()
         self._close_sandbox()
         for backend in self._backends.values():
             backend.close()
@@ -294,6 +305,16 @@ class QueryGymEnv(gym.Env):
         super().close()
 
     # ------------------------------------------------------------------ internals
+    def _end_episode(self) -> None:
+        """Drop what the episode kept in its session (its cached intermediate results)."""
+        episode = getattr(self, "episode", None)
+        if episode is not None:
+            self.episode = None
+            try:
+                episode.close()
+            except EngineUnavailableError:  # the engine is gone, and the tables with it
+                pass
+
     def _close_sandbox(self) -> None:
         sandbox = getattr(self, "_sandbox", None)
         if sandbox is None:

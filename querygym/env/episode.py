@@ -16,6 +16,7 @@ from sqlglot.errors import SqlglotError
 
 from querygym.actions.catalog import Action, Catalog
 from querygym.engine.backend import Backend, Result
+from querygym.engine.cache import ResultCache
 from querygym.env import exploration, workflow  # noqa: F401  (their handlers register on import)
 from querygym.env.handlers import HANDLERS, Outcome
 from querygym.env.render import format_table
@@ -36,19 +37,30 @@ class Episode:
     """The plan being built for one task, and the means to extend and inspect it."""
 
     def __init__(self, task, backend: Backend, catalog: Catalog, *, display_rows: int = 10,
-                 max_result_rows: int = 100_000, np_random: np.random.Generator | None = None):
+                 max_result_rows: int = 100_000, np_random: np.random.Generator | None = None,
+                 result_cache: str = "auto"):
         self.task = task
         self.backend = backend
         self.dialect = backend.dialect
         self.catalog = catalog
         self.schema = backend.schema()
         self.plan = PlanGraph()
+        #: the plan's nodes kept as temporary tables, so later steps do not compute them again
+        self.cache = ResultCache(backend, policy=result_cache)
         self.display_rows = display_rows
         self.max_result_rows = max_result_rows
         self.np_random = np_random if np_random is not None else np.random.default_rng()
         self.last_error: Outcome | None = None
         #: the catalog groups this task offers: workflow actions need documentation
         self.groups = {"exploration", "operation"} | ({"workflow"} if len(task.documents) else set())
+
+    def close(self) -> None:
+        """End the episode: drop the tables that kept its intermediate results."""
+        self.cache.clear()
+
+    def rows(self, node: PlanNode, max_rows: int | None, *, count: bool = False) -> Result:
+        """The rows of ``node`` (a table of this episode's plan), read from its kept table when there is one."""
+        return self.cache.read(self.plan, node, max_rows=max_rows, count=count)
 
     def context(self) -> Context:
         """The plan, schema and dialect that operations are built against."""
@@ -107,9 +119,10 @@ class Episode:
     def _operate(self, action: Action) -> Outcome:
         ctx = self.context()
         node = OPERATIONS[action.name]().build(action, ctx)
-        sql = self.dialect.compile(self.plan, node, pretty=True)  # run and shown as the same text
-        # the rows past the cap are counted while they are read, not by running the plan again
-        result = self.backend.execute(sql, max_rows=self.max_result_rows, count=True)
+        sql = self.dialect.compile(self.plan, node, pretty=True)  # shown: the table's meaning in one statement
+        # run over the kept results of earlier steps; the rows past the cap are counted in the
+        # same pass (or by the engine when the result is kept), never by running the plan again
+        result = self.cache.run(self.plan, node, max_rows=self.max_result_rows)
         row_count = result.total
         self.plan.add(node)
         text = self.describe_node(node, result, row_count, sql)

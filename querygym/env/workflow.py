@@ -117,7 +117,7 @@ def submit_report(ep: "Episode", action: Action):
     if not NODE_ID.match(table_id):
         raise PlanError(f"submit_report takes the id of an intermediate table (T_0, T_1, ...), got {table_id!r}.")
     node = ep.plan.node(table_id)
-    result = ep.backend.execute(ep.dialect.compile(ep.plan, node), max_rows=ep.max_result_rows)
+    result = ep.rows(node, ep.max_result_rows)
     answer = (not result.truncated) and compare_tables(
         result.rows, ep.task.prepared_target(), ordered=ep.task.target_ordered and node.ordered).equal
     _, tables = citations(action["report"])
@@ -125,7 +125,7 @@ def submit_report(ep: "Episode", action: Action):
     for tid in tables:
         cited = ep.plan.get(tid)
         if cited is not None:
-            cited_rows[tid] = ep.backend.execute(ep.dialect.compile(ep.plan, cited), max_rows=CITED_ROWS).rows
+            cited_rows[tid] = ep.rows(cited, CITED_ROWS).rows
     violations = check_policies(ep.task.documents.policies, ep.plan, node)
     graded = grade(action["report"], answer_equal=answer, required_docs=ep.task.required_docs,
                    known_docs=[d.id for d in ep.task.documents], cited_rows=cited_rows, violations=violations,

@@ -36,9 +36,11 @@ def row_counts(engine: str, path: Path) -> dict[str, int]:
         return {t: db.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in db.schema().table_names}
 
 
-@pytest.fixture()
-def concert_env(engine, spider_tasks):
-    env = gymnasium.make("querygym/QueryGym-v0", tasks=spider_tasks, timeout_s=2.0, dialect=engine)
+@pytest.fixture(params=["auto", "always"])
+def concert_env(request, engine, spider_tasks):
+    # "always": every table kept in the session, so the injections also meet kept results
+    env = gymnasium.make("querygym/QueryGym-v0", tasks=spider_tasks, timeout_s=2.0, dialect=engine,
+                         result_cache=request.param)
     env.reset(options={"task_id": first_task(spider_tasks, "concert_singer").id})
     obs, _, _, _, info = env.step(act("perform_projection", "singer", "singer.Name, singer.Age"))
     assert info["kind"] == "cte", obs
@@ -70,7 +72,8 @@ ENGINE_ATTACKS = {
                "ATTACH '/tmp/querygym-attach.db' AS other", "SET enable_external_access = true",
                "INSTALL sqlite", "LOAD sqlite"],
     "sqlite": ["DELETE FROM singer", "SELECT 1; DROP TABLE singer", "CREATE TABLE x (a)",
-               "SELECT readfile('/etc/passwd')", "ATTACH DATABASE '/tmp/querygym-attach.db' AS other"],
+               "SELECT readfile('/etc/passwd')", "ATTACH DATABASE '/tmp/querygym-attach.db' AS other",
+               "CREATE TEMP TABLE x AS SELECT 1", "PRAGMA query_only = OFF"],
 }
 
 

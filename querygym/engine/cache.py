@@ -1,0 +1,165 @@
+"""Intermediate results computed once per episode: plan nodes kept as temporary tables.
+
+Without a cache, the statement of every step is the whole ``WITH`` chain of its lineage, so the
+engine runs every earlier step again: a step costs more the deeper the plan and the larger the
+data under it.  A :class:`ResultCache` belongs to one episode.  When it runs a new node it
+decides, by cost, whether to *materialise* it: create a temporary table of the session holding
+the node's rows (the dialect's ``materialise``: querygym's own ``CREATE TEMP TABLE ... AS`` around
+the compiled ``SELECT``; nothing the agent writes ever becomes a statement) and read the step's
+rows back from that table.  Later statements then read the table (``"T_k" AS (SELECT * FROM
+qg_...)``) instead of computing ``T_k`` and everything under it again.
+
+The choice (``policy="auto"``):
+
+* a node whose statement would hold ``max_pending`` or more uncached nodes is kept, so no
+  statement grows with the depth of the plan;
+* a node that reads, through the nodes it would compute, at least ``source_rows`` rows of base
+  tables or kept tables is kept: re-reading large inputs at every later step is what costs;
+* a node whose computed inputs took ``slow_s`` seconds or more is kept.
+
+Small steps over small data are run as plain statements: writing a table costs more than
+running them again (about 0.1 ms per step on SQLite).  ``policy="always"`` keeps every node (for
+tests), ``"never"`` none.  A node whose column names repeat (ignoring case) is never kept, since
+a table cannot hold them.  The tables vanish with the episode (:meth:`ResultCache.clear`) or with
+the session; a session that was replaced (after a lost connection) leaves the cache empty.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+
+from querygym.dialects.base import needed_nodes
+from querygym.engine.backend import Backend, Result
+from querygym.errors import ExecutionError, InvalidArgumentError
+
+POLICIES = ("auto", "always", "never")
+_names = itertools.count()
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One node kept as a table: the node itself (ids are reused by nodes that failed), its table,
+    the query that reads it as the node (the dialect's ``kept_select``), and its row count."""
+
+    node: object
+    table: str
+    select: str
+    rows: int
+
+
+class ResultCache:
+    """The nodes of one episode's plan kept as temporary tables of its backend's session."""
+
+    def __init__(self, backend: Backend, *, policy: str = "auto", max_pending: int = 6,
+                 source_rows: int = 20_000, slow_s: float = 0.02):
+        if policy not in POLICIES:
+            raise InvalidArgumentError(f"unknown result cache policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        self.backend = backend
+        self.policy = policy if backend.dialect.result_cache else "never"
+        self.max_pending = max_pending
+        self.source_rows = source_rows
+        self.slow_s = slow_s
+        self._kept: dict[str, Kept] = {}
+        #: seconds each node's statement took when it was run plainly
+        self._seconds: dict[str, float] = {}
+        self._session = backend.session
+        self._prefix = f"qg_{os.getpid()}_{next(_names)}_"
+
+    def __len__(self) -> int:
+        return len(self._valid())
+
+    def tables(self, plan) -> dict[str, str]:
+        """The kept nodes of ``plan`` that are still valid: node id -> the query that reads its table."""
+        return {nid: k.select for nid, k in self._valid().items() if plan.get(nid) is k.node}
+
+    def statement(self, plan, node) -> str:
+        """The SQL that returns ``node``'s rows, reading the kept nodes' tables."""
+        return self.backend.dialect.compile(plan, node, cached=self.tables(plan))
+
+    def run(self, plan, node, *, max_rows: int | None) -> Result:
+        """Compute the new ``node`` (not yet in ``plan``) and return its rows (``total`` counted), keeping
+        it as a table when the policy says so.  Errors are the backend's, and leave nothing behind."""
+        kept = self.tables(plan)
+        if self._worth_keeping(plan, node, kept):
+            table = f"{self._prefix}{node.id}"
+            sql = self.backend.dialect.compile(plan, node, cached=kept)
+            rows = self.backend.materialise(table, sql)
+            try:
+                result = self._read(table, max_rows, rows)
+                select = self.backend.dialect.kept_select(self.backend, table)
+            except BaseException:
+                self._drop(table)
+                raise
+            if select is None:  # the table cannot stand for the node: computed again when read
+                self._drop(table)
+            else:
+                self._kept[node.id] = Kept(node, table, select, result.total)
+            return result
+        started = time.perf_counter()
+        result = self.backend.execute(self.backend.dialect.compile(plan, node, cached=kept),
+                                      max_rows=max_rows, count=True)
+        self._seconds[node.id] = time.perf_counter() - started
+        return result
+
+    def read(self, plan, node, *, max_rows: int | None, count: bool = False) -> Result:
+        """The rows of ``node`` (already in ``plan``), from its table when it is kept."""
+        kept = self._valid().get(node.id)
+        if kept is not None and kept.node is node:
+            return self._read(kept.table, max_rows, kept.rows if count else None)
+        return self.backend.execute(self.statement(plan, node), max_rows=max_rows, count=count)
+
+    def clear(self) -> None:
+        """Drop every kept table (the end of the episode)."""
+        kept, self._kept = self._kept, {}
+        self._seconds.clear()
+        if self.backend.session == self._session:
+            for k in kept.values():
+                self._drop(k.table)
+
+    # ------------------------------------------------------------------ internals
+    def _valid(self) -> dict[str, Kept]:
+        if self.backend.session != self._session:  # the session, and its tables, are gone
+            self._kept.clear()
+            self._session = self.backend.session
+        return self._kept
+
+    def _read(self, table: str, max_rows: int | None, rows: int | None) -> Result:
+        quoted = '"' + table + '"'
+        result = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=max_rows)
+        if rows is None:
+            rows = result.total if result.total is not None else int(
+                self.backend.scalar(f"SELECT COUNT(*) FROM {quoted}"))
+        return Result(result.columns, result.rows, result.truncated, rows)
+
+    def _drop(self, table: str) -> None:
+        try:
+            self.backend.drop(table)
+        except Exception:  # the session went away meanwhile: the table went with it
+            pass
+
+    def _worth_keeping(self, plan, node, kept: dict[str, str]) -> bool:
+        if self.policy == "never":
+            return False
+        names = [name.casefold() for name in node.column_names]
+        if len(set(names)) != len(names) or not all(names):
+            return False
+        if self.policy == "always":
+            return True
+        needed = needed_nodes(plan, node, kept)
+        computed = [n for n in needed if n.id not in kept]
+        if len(computed) + 1 >= self.max_pending:
+            return True
+        if any(self._seconds.get(n.id, 0.0) >= self.slow_s for n in computed):
+            return True
+        source = sum(self._kept[n.id].rows for n in needed if n.id in kept)
+        for n in [node, *computed]:
+            for name in n.inputs:
+                if plan.get(name) is None:
+                    try:
+                        source += self.backend.table_rows(name)
+                    except ExecutionError:  # not a table the engine can count: nothing to weigh
+                        pass
+        return source >= self.source_rows
