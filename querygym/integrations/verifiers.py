@@ -1,4 +1,4 @@
-"""querygym as a verifiers (v1) environment: a taskset of querygym tasks, played turn by turn.
+"""querygym as a verifiers (v1) environment: a taskset of querygym tasks, played with querygym's actions as tools.
 
 verifiers 0.4 composes an environment from a *taskset* (the tasks) and an *env* (how one task
 becomes one episode).  Here:
@@ -6,15 +6,27 @@ becomes one episode).  Here:
 - :class:`QueryGymTaskset` turns any querygym task set (the built-in tasks, or a dataset named
   like on the command line: ``data``/``format``/``db_root``/``tables`` or ``bird``) into
   verifiers tasks, one per playable task (``task_ids`` picks some);
-- :class:`QueryGymVerifiersEnv` plays one task as a multi-turn exchange with its ``player``
-  agent, the way verifiers' own TextArena and OpenEnv environments play a game engine: the
-  overview is the first user turn, each model reply is one querygym action (the catalog's 25
-  actions are the action space, described in the system prompt from ``actions.yaml``), and the
-  observation of that action is the next user turn; the episode ends when querygym's
+- :class:`QueryGymVerifiersEnv` plays one task as a multi-turn episode with its ``player``
+  agent on a :class:`~querygym.env.environment.QueryGymEnv` of its own.  The overview is the
+  first user turn.  With ``action_format="tools"`` (the default) the tools are querygym's
+  actions: :class:`ActionTools` offers one tool per action of the catalog (its name, its
+  description, a JSON schema of its parameters), and a call applies the action to the episode
+  and returns the observation — an error observation, which costs a step like any mistake, when
+  the arguments do not fit.  A reply without a tool call is stepped as action text.  With
+  ``action_format="text"`` each reply is one ``Action: [...]`` (the catalog is in the system
+  prompt) and the observation is the next user turn.  The episode ends when querygym's
   environment terminates or truncates (``max_steps``);
 - the rubric is querygym's reward: the episode's summed step reward is recorded as the trace's
   ``querygym_reward`` (1.0 for the right table, 0.1 once for a subset or superset), with the
   metrics ``solved`` and ``steps`` and querygym's last info in ``trace.info["querygym"]``.
+
+verifiers' tools are MCP servers that the harness (``null``, the plain chat loop, among others)
+lists, offers to the model and calls.  A ``vf.Toolset`` runs in a process of its own, but a
+querygym episode (its database connections, its plan) lives in this environment, so the env
+serves the tools itself: :class:`ActionTools` is one MCP server in the env's process (started
+by ``Env.start`` inside ``env.serving()``), each episode registered under a token of its own,
+and each rollout is handed its episode's URL as a live tool server it borrows
+(``interaction(task, tools=...)``), advertised bare so that each tool is named as its action.
 
 verifiers loads environments by taskset id, from an installed top-level module that exports
 its classes in ``__all__``; ``querygym-ra`` ships one, ``querygym_verifiers``::
@@ -23,10 +35,12 @@ its classes in ``__all__``; ``querygym-ra`` ships one, ``querygym_verifiers``::
     from querygym_verifiers import QueryGymEnvConfig
     env = vf.load_environment(QueryGymEnvConfig(taskset={"id": "querygym_verifiers"}))
 
-or ``querygym_verifiers.load_environment(task_ids=[3], max_steps=10)``, and on the command line
+or ``querygym_verifiers.load_environment(task_ids=[3], max_steps=10, action_format="tools")``, and on the
+command line
 ``vf-eval querygym_verifiers --model ... --client.base-url ...``.  The player runs verifiers'
 plain chat harness (``null``) as a local subprocess by default; change ``player`` to use
-another harness or runtime.
+another harness or runtime (the tools need a harness that supports MCP, and are served on the
+env's host at 127.0.0.1; play in text otherwise).
 """
 
 from __future__ import annotations
@@ -37,7 +51,7 @@ import contextvars
 import functools
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -242,7 +256,7 @@ class ActionTools:
         self._server: _QuietServer | None = None
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "ActionTools":
+    async def __aenter__(self) -> ActionTools:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
