@@ -76,7 +76,6 @@ except ImportError as exc:  # the module is only imported by those who want veri
     raise QueryGymError(f"the verifiers integration needs verifiers: pip install 'querygym-ra[verifiers]' ({exc})") from None
 
 TASKSET_ID = "querygym_verifiers"
-ACTION_FORMATS = ("tools", "text")
 
 
 @functools.cache
