@@ -1,8 +1,8 @@
 """A scripted OpenAI-compatible chat-completions server for tests: a real HTTP server on a real socket.
 
 It answers ``POST /v1/chat/completions`` from a script, in order: :func:`reply` (a completion in
-the real response format, with ``usage``; streamed as server-sent events when the request asks
-for ``"stream": true``), :func:`error` (an HTTP error with the API's error
+the real response format, with ``usage``, and the :func:`tool_call` s it is given; streamed as
+server-sent events when the request asks for ``"stream": true``), :func:`error` (an HTTP error with the API's error
 body and optional headers such as ``Retry-After``) or :func:`stall` (a reply that comes after a
 delay, to make the client time out).  Every request is recorded (JSON body, headers, arrival
 time).  The server runs only inside ``with ScriptedChatServer(...)``, and a watchdog stops it
@@ -12,6 +12,7 @@ agent does not retry, so a test with too few replies fails at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -28,13 +29,24 @@ class Scripted:
     delay_s: float = 0.0
     usage: dict[str, int] | None = None
     message: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
-def reply(content: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> Scripted:
+def reply(content: str | None, *, tool_calls: list[dict[str, Any]] | None = None, prompt_tokens: int | None = None,
+          completion_tokens: int | None = None) -> Scripted:
     usage = None
     if prompt_tokens is not None or completion_tokens is not None:
         usage = {"prompt_tokens": prompt_tokens or 0, "completion_tokens": completion_tokens or 0}
-    return Scripted(content=content, usage=usage)
+    return Scripted(content=content, usage=usage, tool_calls=list(tool_calls or []))
+
+
+_call_ids = itertools.count()
+
+
+def tool_call(name: str, arguments: dict[str, Any] | str) -> dict[str, Any]:
+    """A tool call as the API writes one in an assistant message (``arguments`` as JSON text)."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": f"call_{next(_call_ids)}", "type": "function", "function": {"name": name, "arguments": text}}
 
 
 def error(status: int, message: str = "scripted failure", headers: dict[str, str] | None = None) -> Scripted:
@@ -111,8 +123,9 @@ class ScriptedChatServer:
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", ""), "system_fingerprint": None,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": step.content},
-                                 "finish_reason": "stop", "logprobs": None}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": step.content,
+                                                         **({"tool_calls": step.tool_calls} if step.tool_calls else {})},
+                                 "finish_reason": "tool_calls" if step.tool_calls else "stop", "logprobs": None}],
                     "usage": usage}, step.headers)
 
             def _stream(self, body: dict, step: Scripted, usage: dict[str, int]):
@@ -124,8 +137,20 @@ class ScriptedChatServer:
                                           "finish_reason": None, "logprobs": None}]},
                     {**base, "choices": [{"index": 0, "delta": {"content": step.content},
                                           "finish_reason": None, "logprobs": None}]},
-                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]},
                 ]
+                for i, call in enumerate(step.tool_calls):  # each call in two chunks, as the API splits them
+                    arguments = call["function"]["arguments"]
+                    half = len(arguments) // 2
+                    chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                        {"index": i, "id": call["id"], "type": "function",
+                         "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]},
+                        "finish_reason": None, "logprobs": None}]})
+                    chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                        {"index": i, "function": {"arguments": arguments[half:]}}]},
+                        "finish_reason": None, "logprobs": None}]})
+                chunks.append({**base, "choices": [{"index": 0, "delta": {},
+                                                    "finish_reason": "tool_calls" if step.tool_calls else "stop",
+                                                    "logprobs": None}]})
                 if (body.get("stream_options") or {}).get("include_usage"):
                     chunks.append({**base, "choices": [], "usage": usage})
                 data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"

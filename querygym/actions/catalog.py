@@ -91,6 +91,23 @@ class ActionSpec:
         """The action with its parameter names, for error messages."""
         return json.dumps([self.name] + [p.placeholder for p in self.params])
 
+    def json_schema(self) -> dict[str, Any]:
+        """The action's parameters as a JSON schema of keyword arguments, for tool-calling models.
+
+        Every parameter is a string, or a list of strings for the list types; the required ones are
+        required and no other key is allowed.
+
+        >>> catalog()["perform_limit"].json_schema()["required"]
+        ['table_id', 'limit']
+        """
+        properties: dict[str, Any] = {}
+        for p in self.params:
+            kind: dict[str, Any] = ({"type": "array", "items": {"type": "string"}} if p.type in LIST_PARAM_TYPES
+                                    else {"type": "string"})
+            properties[p.name] = {**kind, "description": p.description}
+        return {"type": "object", "properties": properties, "required": [p.name for p in self.params if p.required],
+                "additionalProperties": False}
+
 
 @dataclass(frozen=True)
 class Action:
@@ -217,7 +234,9 @@ class Catalog:
 
         Accepted forms: ``Action: ["name", arg, ...]`` (the paper's), a bare JSON list, a JSON
         object ``{"action": name, "args": [...]}``, and any of these embedded in prose or a
-        code fence.  When a reply holds several, the one after the last ``Action:`` wins, else
+        code fence; and, not as text, a list or a mapping, whose ``args`` may also map parameter
+        names to values (a tool call's keyword arguments: ``{"action": "get_columns", "args":
+        {"table_id": "T_0"}}``).  When a reply holds several, the one after the last ``Action:`` wins, else
         the last one found.  Single-quoted (Python-style) lists are accepted too.
 
         Raises :class:`InvalidActionError` saying what was expected; the environment turns it
@@ -226,7 +245,9 @@ class Catalog:
         if isinstance(text, (list, tuple)):
             return self._from_list(list(text), json.dumps(list(text), ensure_ascii=False))
         if isinstance(text, Mapping):
-            return self._from_list(object_to_list(dict(text)), json.dumps(dict(text), ensure_ascii=False))
+            if isinstance(text.get("args"), Mapping):
+                return self._from_keywords(text.get("action"), text["args"], _dump(text))
+            return self._from_list(object_to_list(dict(text)), _dump(text))
         if not isinstance(text, str):
             raise InvalidActionError(
                 f"An action must be text, got {type(text).__name__}.", expected=self._expected())
@@ -239,6 +260,29 @@ class Catalog:
         known = [c for c in candidates if c and isinstance(c[0], str) and c[0].strip() in self._actions]
         chosen = known[-1] if known else candidates[-1]
         return self._from_list(chosen, text)
+
+    def _from_keywords(self, name: Any, arguments: Mapping[str, Any], text: str) -> Action:
+        """An action from keyword arguments: every key a parameter of the action, every required one given."""
+        if not isinstance(name, str) or name.strip() not in self._actions:
+            return self._from_list([name], text)  # the list form's errors for a missing or unknown name
+        spec = self._actions[name.strip()]
+        known = {p.name for p in spec.params}
+        unknown = [str(k) for k in arguments if k not in known]
+        if unknown:
+            accepted = ", ".join(p.name for p in spec.params) or "none"
+            raise InvalidActionError(
+                f"{spec.name} has no parameter(s) {', '.join(map(repr, unknown))}; its parameters: {accepted}. "
+                f"Usage: {spec.usage}", expected=spec.usage)
+        missing = [p.name for p in spec.params if p.required and arguments.get(p.name) is None]
+        if missing:
+            raise InvalidActionError(f"{spec.name} needs the parameter(s) {', '.join(missing)}. Usage: {spec.usage}",
+                                     expected=spec.usage)
+        args = {p.name: _coerce(spec, p, arguments[p.name]) for p in spec.params if p.name in arguments}
+        # Optional parameters given as "" or null mean "omitted", as in the list form.
+        for p in spec.params:
+            if not p.required and args.get(p.name, 0) in ("", None):
+                del args[p.name]
+        return Action(spec, args, text)
 
     def _expected(self) -> str:
         return 'Action: ["<action name>", "<parameter>", ...], for example Action: ["get_tables"]'
@@ -294,6 +338,10 @@ def _coerce(spec: ActionSpec, param: Param, value: Any) -> Any:
             f"Parameter {param.name} of {spec.name} must be a string, got {value!r}. Usage: {spec.usage}",
             expected=spec.usage)
     return str(value)
+
+
+def _dump(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), ensure_ascii=False, default=str)
 
 
 def _unknown_action_message(name: Any, actions: Mapping[str, ActionSpec]) -> str:

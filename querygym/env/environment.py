@@ -198,7 +198,8 @@ class QueryGymEnv(gym.Env):
 
         Args:
             action (str | list | dict): the agent's text, e.g. ``'Action: ["get_tables"]'``, or a parsed
-                form the catalog accepts (``["name", arg, ...]`` or ``{"action": name, "args": [...]}``).
+                form the catalog accepts (``["name", arg, ...]``, ``{"action": name, "args": [...]}``, or a tool
+                call's keyword arguments: ``{"action": name, "args": {"table_id": "T_0", ...}}``).
                 An action that does not parse becomes an error observation, not an exception.
 
         Returns:

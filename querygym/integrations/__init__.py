@@ -4,8 +4,8 @@
   built from ``actions.yaml``; one episode per WebSocket session) and its client, started with
   ``querygym serve-env``.  Extra: ``openenv``.
 - :mod:`querygym.integrations.verifiers` — a verifiers (v1) taskset whose tasks are querygym
-  tasks and an environment that plays them turn by turn, scored by querygym's reward.  Extra:
-  ``verifiers``.
+  tasks and a multi-turn environment whose tools are querygym's actions (or, in text, one action
+  per reply), scored by querygym's reward.  Extra: ``verifiers``.
 - :mod:`querygym.integrations.skyrl` — a skyrl-gym text environment registered as ``querygym``.
   Extra: ``skyrl``.
 
