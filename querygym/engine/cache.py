@@ -85,7 +85,7 @@ class ResultCache:
         kept = self.tables(plan)
         if self._worth_keeping(plan, node, kept):
             table = f"{self._prefix}{node.id}"
-            sql = self.backend.dialect.compile(plan, node, cached=kept)
+            sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
             rows = self.backend.materialise(table, sql)
             try:
                 result = self._read(table, max_rows, rows)
@@ -99,7 +99,8 @@ class ResultCache:
                 self._kept[node.id] = Kept(node, table, select, result.total)
             return result
         started = time.perf_counter()
-        result = self.backend.execute(self.backend.dialect.compile(plan, node, cached=kept),
+        # pretty, as the episode shows it: the node's text is rendered once for both
+        result = self.backend.execute(self.backend.dialect.compile(plan, node, pretty=True, cached=kept),
                                       max_rows=max_rows, count=True)
         self._seconds[node.id] = time.perf_counter() - started
         return result

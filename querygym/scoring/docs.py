@@ -216,19 +216,31 @@ def policies_apply(policies: Iterable[Policy], plan, node) -> bool:
     return any(_applies(policy, tables, operations) for policy in policies)
 
 
-def check_policies(policies: Iterable[Policy], plan, node) -> list[dict]:
-    """The policies ``node``'s lineage violates, each as ``{id, description, missing}``."""
+def _conditioned_columns(plan, node) -> frozenset[str]:
+    """The (lower-case) names of the columns ``node``'s own conditions (WHERE, HAVING, ON) mention,
+    found once per node and kept in the plan's cache: nodes are immutable."""
     from sqlglot import exp
 
+    cache = getattr(plan, "rendered", {})
+    hit = cache.get(("conditioned", node.id))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    names: set[str] = set()
+    for part in node.expression.find_all(exp.Where, exp.Having, exp.Join):
+        condition = part.args.get("on") if isinstance(part, exp.Join) else part.this
+        if condition is not None:
+            names |= {c.name.lower() for c in condition.find_all(exp.Column)}
+    cache[("conditioned", node.id)] = (node, frozenset(names))
+    return frozenset(names)
+
+
+def check_policies(policies: Iterable[Policy], plan, node) -> list[dict]:
+    """The policies ``node``'s lineage violates, each as ``{id, description, missing}``."""
     lineage = plan.lineage(node) + [node]
     tables, operations = _lineage_tables_and_operations(plan, node)
     mentioned: set[str] = set()
     for n in lineage:
-        body = n.expression
-        for part in body.find_all(exp.Where, exp.Having, exp.Join):
-            condition = part.args.get("on") if isinstance(part, exp.Join) else part.this
-            if condition is not None:
-                mentioned |= {c.name.lower() for c in condition.find_all(exp.Column)}
+        mentioned |= _conditioned_columns(plan, n)
     violations = []
     for policy in policies:
         if not _applies(policy, tables, operations):
