@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from querygym.dialects import Dialect, QueryGuard, get
@@ -36,9 +38,19 @@ class Result:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     total: int | None = None
+    #: with ``columnar``: every row fetched, as one numpy array per column (int64 or float64 where
+    #: a column holds only such values, else Python objects); ``rows`` then holds the first rows only
+    data: tuple[np.ndarray, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def table(self) -> "pd.DataFrame | list[tuple[Any, ...]]":
+        """Every row fetched, for comparing: a DataFrame of :attr:`data` when it was fetched
+        columnar (and has rows; an empty list of rows keeps having no width), else the rows."""
+        if self.data is None or not len(self.data[0]):
+            return self.rows
+        return pd.DataFrame(dict(enumerate(self.data)), copy=False)
 
 
 #: rows read at a time past the cap when counting them, so memory stays bounded
@@ -102,9 +114,14 @@ class Backend:
         return self._schema
 
     def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = ...,
-                count: bool = False) -> Result:
+                count: bool = False, columnar: int | None = None) -> Result:
         """Run one read-only statement and fetch at most ``max_rows`` rows (all when None);
-        with ``count``, also count every row it returns (``Result.total``) in the same pass."""
+        with ``count``, also count every row it returns (``Result.total``) in the same pass.
+
+        With ``columnar`` (a number of rows), the rows are read in batches into one numpy array per
+        column (``Result.data``) and only the first ``columnar`` are kept as tuples (``Result.rows``):
+        a million rows then take the size of their values, not of a million Python tuples.
+        """
         limit = self.timeout_s if timeout_s is ... else timeout_s
         with self._running(limit) as conn:
             result = conn.exec_driver_sql(sql)
@@ -113,6 +130,8 @@ class Backend:
                 # The driver's own rows (tuples) when SQLAlchemy holds none back: its Row layer
                 # costs as much as the engine on small results.
                 source = result.cursor if self.dialect.fetch_from_driver else result
+                if columnar is not None:
+                    return self._fetch_columnar(source, columns, max_rows, columnar, count, limit)
                 if max_rows is None:
                     rows = source.fetchall()
                     truncated = False
@@ -143,6 +162,41 @@ class Backend:
                 except Exception:  # stopped while reading and the connection reset under it: nothing left to free
                     pass
         return Result(columns, rows, truncated, total if (count or not truncated) else None)
+
+    def _fetch_columnar(self, source, columns: tuple[str, ...], max_rows: int | None, keep: int, count: bool,
+                        limit: float | None) -> Result:
+        """Rows read in batches into column arrays; the first ``keep`` kept as tuples (see :meth:`execute`)."""
+        width = len(columns)
+        head: list[tuple] = []
+        parts: list[list[np.ndarray]] = [[] for _ in range(width)]
+        fetched, truncated = 0, False
+        while True:
+            if self._guard.expired():
+                raise QueryTimeoutError(f"the query ran longer than its {limit:g} s limit and was stopped")
+            want = _COUNT_CHUNK if max_rows is None else min(_COUNT_CHUNK, max_rows + 1 - fetched)
+            chunk = source.fetchmany(want) if want > 0 else []
+            if not chunk:
+                break
+            if max_rows is not None and fetched + len(chunk) > max_rows:
+                truncated = True
+                chunk = chunk[: max_rows - fetched]
+            if len(head) < keep:
+                head.extend(tuple(r) for r in chunk[: keep - len(head)])
+            for j in range(width):
+                parts[j].append(_column_array([row[j] for row in chunk]))
+            fetched += len(chunk)
+            if truncated:
+                break
+        total = fetched + (1 if truncated else 0)
+        while truncated and count:  # the rows past the cap are counted, not kept
+            if self._guard.expired():
+                raise QueryTimeoutError(f"the query ran longer than its {limit:g} s limit and was stopped")
+            chunk = source.fetchmany(_COUNT_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+        data = tuple(_concatenate(p) for p in parts)
+        return Result(columns, head, truncated, total if (count or not truncated) else None, data)
 
     def materialise(self, name: str, sql: str, *, timeout_s: float | None = ...) -> int | None:
         """Keep the rows of the read-only query ``sql`` as the temporary table ``name`` of this
@@ -237,6 +291,29 @@ class Backend:
         self._session += 1
 
 
+
+
+def _column_array(values: list) -> np.ndarray:
+    """One batch of a column: int64 or float64 when every value is an int (that fits) or a float,
+    else the Python values themselves (NULLs, text, mixed types)."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    elif kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """A column's batches as one array; batches of different kinds meet as Python values, exactly."""
+    if not parts:
+        return np.empty(0, dtype=object)
+    if len({p.dtype for p in parts}) > 1:
+        parts = [p.astype(object) for p in parts]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _db_id_from_target(target: str) -> str:

@@ -79,16 +79,17 @@ class ResultCache:
         """The SQL that returns ``node``'s rows, reading the kept nodes' tables."""
         return self.backend.dialect.compile(plan, node, cached=self.tables(plan))
 
-    def run(self, plan, node, *, max_rows: int | None) -> Result:
-        """Compute the new ``node`` (not yet in ``plan``) and return its rows (``total`` counted), keeping
-        it as a table when the policy says so.  Errors are the backend's, and leave nothing behind."""
+    def run(self, plan, node, *, max_rows: int | None, columnar: int | None = None) -> Result:
+        """Compute the new ``node`` (not yet in ``plan``) and return its rows (``total`` counted; fetched
+        ``columnar`` when given, see :meth:`Backend.execute`), keeping it as a table when the policy
+        says so.  Errors are the backend's, and leave nothing behind."""
         kept = self.tables(plan)
         if self._worth_keeping(plan, node, kept):
             table = f"{self._prefix}{node.id}"
             sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
             rows = self.backend.materialise(table, sql)
             try:
-                result = self._read(table, max_rows, rows)
+                result = self._read(table, max_rows, rows, columnar)
                 select = self.backend.dialect.kept_select(self.backend, table)
             except BaseException:
                 self._drop(table)
@@ -101,7 +102,7 @@ class ResultCache:
         started = time.perf_counter()
         # pretty, as the episode shows it: the node's text is rendered once for both
         result = self.backend.execute(self.backend.dialect.compile(plan, node, pretty=True, cached=kept),
-                                      max_rows=max_rows, count=True)
+                                      max_rows=max_rows, count=True, columnar=columnar)
         self._seconds[node.id] = time.perf_counter() - started
         return result
 
@@ -127,13 +128,13 @@ class ResultCache:
             self._session = self.backend.session
         return self._kept
 
-    def _read(self, table: str, max_rows: int | None, rows: int | None) -> Result:
+    def _read(self, table: str, max_rows: int | None, rows: int | None, columnar: int | None = None) -> Result:
         quoted = '"' + table + '"'
-        result = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=max_rows)
+        result = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=max_rows, columnar=columnar)
         if rows is None:
             rows = result.total if result.total is not None else int(
                 self.backend.scalar(f"SELECT COUNT(*) FROM {quoted}"))
-        return Result(result.columns, result.rows, result.truncated, rows)
+        return Result(result.columns, result.rows, result.truncated, rows, result.data)
 
     def _drop(self, table: str) -> None:
         try:

@@ -167,7 +167,7 @@ class QueryGymEnv(gym.Env):
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
                                max_result_rows=self.max_result_rows, np_random=self.np_random,
-                               result_cache=self.result_cache)
+                               result_cache=self.result_cache, columnar=True)
         self._tracker = RewardTracker(self.reward_config)
         self._steps = 0
         self._solved_plain = False
@@ -349,7 +349,7 @@ class QueryGymEnv(gym.Env):
         if result.truncated:
             return None
         ordered = self.task.target_ordered and outcome.node.ordered
-        return compare_tables(result.rows, self.task.prepared_target(), ordered=ordered)
+        return compare_tables(result.table(), self.task.prepared_target(), ordered=ordered)
 
     def _clip(self, text: str) -> str:
         limit = self.max_observation_chars

@@ -38,7 +38,7 @@ class Episode:
 
     def __init__(self, task, backend: Backend, catalog: Catalog, *, display_rows: int = 10,
                  max_result_rows: int = 100_000, np_random: np.random.Generator | None = None,
-                 result_cache: str = "auto"):
+                 result_cache: str = "auto", columnar: bool = False):
         self.task = task
         self.backend = backend
         self.dialect = backend.dialect
@@ -47,6 +47,9 @@ class Episode:
         self.plan = PlanGraph()
         #: the plan's nodes kept as temporary tables, so later steps do not compute them again
         self.cache = ResultCache(backend, policy=result_cache)
+        #: whether a new table's rows are fetched into column arrays (``Result.data``), keeping only
+        #: the rows shown as tuples: memory then grows with the values, not with Python rows
+        self.columnar = columnar
         self.display_rows = display_rows
         self.max_result_rows = max_result_rows
         self.np_random = np_random if np_random is not None else np.random.default_rng()
@@ -122,7 +125,8 @@ class Episode:
         sql = self.dialect.compile(self.plan, node, pretty=True)  # shown: the table's meaning in one statement
         # run over the kept results of earlier steps; the rows past the cap are counted in the
         # same pass (or by the engine when the result is kept), never by running the plan again
-        result = self.cache.run(self.plan, node, max_rows=self.max_result_rows)
+        result = self.cache.run(self.plan, node, max_rows=self.max_result_rows,
+                                columnar=self.display_rows if self.columnar else None)
         row_count = result.total
         self.plan.add(node)
         text = self.describe_node(node, result, row_count, sql)

@@ -693,6 +693,35 @@ class _Encoded:
         self.profiles = profiles
 
 
+@dataclass(frozen=True)
+class _Coded:
+    """One column's final codes and profile."""
+
+    codes: np.ndarray
+    profile: tuple[np.ndarray, np.ndarray]
+
+
+def _column_codes(codes: np.ndarray | None, n_distinct: int, keys: _Keys, obj_codes: np.ndarray | None) -> _Coded:
+    """A column's int64 codes and profile from its distinct values' keys (``obj_codes``: the codes of
+    its object keys, in order)."""
+    # One slot per distinct value plus a last slot, NULL, that code -1 indexes.
+    distinct_codes = np.full(n_distinct + 1, _NULL_CODE, dtype=np.int64)
+    for pos, packed in zip(keys.num_pos, keys.num_keys):
+        distinct_codes[pos] = packed
+    if obj_codes is not None and len(obj_codes):
+        distinct_codes[keys.obj_pos] = obj_codes
+    if codes is None:
+        column_codes = distinct_codes[:-1]
+        return _Coded(column_codes, np.unique(column_codes, return_counts=True))
+    column_codes = distinct_codes[codes]
+    # The profile from per-distinct-value counts: cheaper than sorting the column.
+    counts = np.bincount(codes + 1, minlength=n_distinct + 1)
+    values, inverse = np.unique(np.roll(distinct_codes, 1), return_inverse=True)
+    summed = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
+    present = summed > 0
+    return _Coded(column_codes, (values[present], summed[present]))
+
+
 def _encode(tables: list[_Table], sig: int) -> list[_Encoded]:
     """Give every cell of every table an int64 code; equal values share a code.
 
@@ -706,12 +735,19 @@ def _encode_tables(tables: list[_Table], sig: int,
                    known: dict[object, int] | None = None) -> tuple[list[_Encoded], dict[object, int]]:
     """:func:`_encode`, continuing the object codes of ``known`` (key -> code) when given;
     also returns the key -> code map of the objects met (``known`` excluded)."""
-    prepared = []
+    prepared: list = []
     for table in tables:
         for column in table.columns():
             codes, distinct = _distinct_values(column)
-            prepared.append((codes, len(distinct), _normalise_uniques(distinct, sig)))
-    obj_keys = [k for _, _, keys in prepared for k in keys.obj_keys]
+            keys = _normalise_uniques(distinct, sig)
+            if not keys.obj_pos:
+                # numbers and NULLs only: the codes are final now, and the column's intermediate
+                # arrays are freed before the next is read (a large table's memory stays bounded)
+                prepared.append(_column_codes(codes, len(distinct), keys, None))
+            else:
+                prepared.append((codes, len(distinct), keys))
+            del codes, distinct, keys
+    obj_keys = [k for item in prepared if isinstance(item, tuple) and len(item) == 3 for k in item[2].obj_keys]
     if known is None:
         factorized, uniques = pd.factorize(np.fromiter(obj_keys, dtype=object, count=len(obj_keys)))
         obj_codes = factorized.astype(np.int64) + _OBJECT_CODE_BASE
@@ -731,26 +767,18 @@ def _encode_tables(tables: list[_Table], sig: int,
     obj_offset = 0
     columns: list[np.ndarray] = []
     profiles: list[tuple[np.ndarray, np.ndarray]] = []
-    for codes, n_distinct, keys in prepared:
-        # One slot per distinct value plus a last slot, NULL, that code -1 indexes.
-        distinct_codes = np.full(n_distinct + 1, _NULL_CODE, dtype=np.int64)
-        for pos, packed in zip(keys.num_pos, keys.num_keys):
-            distinct_codes[pos] = packed
-        n_obj = len(keys.obj_pos)
-        distinct_codes[keys.obj_pos] = obj_codes[obj_offset : obj_offset + n_obj]
-        obj_offset += n_obj
-        if codes is None:
-            column_codes = distinct_codes[:-1]
-            profiles.append(np.unique(column_codes, return_counts=True))
+    for i, item in enumerate(prepared):
+        if isinstance(item, _Coded):
+            column_codes, profile = item.codes, item.profile
         else:
-            column_codes = distinct_codes[codes]
-            # The profile from per-distinct-value counts: cheaper than sorting the column.
-            counts = np.bincount(codes + 1, minlength=n_distinct + 1)
-            values, inverse = np.unique(np.roll(distinct_codes, 1), return_inverse=True)
-            summed = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
-            present = summed > 0
-            profiles.append((values[present], summed[present]))
+            codes, n_distinct, keys = item
+            n_obj = len(keys.obj_pos)
+            coded = _column_codes(codes, n_distinct, keys, obj_codes[obj_offset : obj_offset + n_obj])
+            obj_offset += n_obj
+            column_codes, profile = coded.codes, coded.profile
+        prepared[i] = None
         columns.append(column_codes)
+        profiles.append(profile)
     result, start = [], 0
     for table in tables:
         end = start + table.width

@@ -133,3 +133,33 @@ def test_an_error_while_rows_are_read_is_an_execution_error_and_the_connection_r
         with pytest.raises(ExecutionError):
             db.execute("SELECT abs(-9223372036854775807 - 1) FROM regions", max_rows=5)  # integer overflow while stepping
         assert db.scalar("SELECT COUNT(*) FROM regions") == 7
+
+
+def test_a_columnar_fetch_holds_every_value_exactly_and_keeps_only_the_first_rows(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from querygym.scoring.compare import compare_tables
+
+    db = tmp_path / "mixed.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (i INTEGER, r REAL, anything, s TEXT)")
+        rows = [(k, k / 3, [k, 2.5, "x", None, 2**62 + k][k % 5], f"s{k}") for k in range(25_000)]
+        rows.append((2**63 - 1, None, b"\x00", None))
+        con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
+    con.close()
+    with Backend(db) as backend:
+        plain = backend.execute("SELECT * FROM t", max_rows=None)
+        columnar = backend.execute("SELECT * FROM t", max_rows=None, columnar=3)
+        assert columnar.rows == plain.rows[:3] and columnar.total == len(plain.rows) == 25_001
+        assert columnar.data[0].dtype == np.int64  # every batch of whole numbers fits int64
+        restored = list(zip(*(column.tolist() for column in columnar.data)))
+        assert restored == plain.rows
+        assert [type(v) for r in restored for v in r] == [type(v) for r in plain.rows for v in r]
+        assert compare_tables(columnar.table(), plain.rows).relation == "equal"
+        # capped and counted in the same pass
+        capped = backend.execute("SELECT * FROM t", max_rows=20_000, columnar=5, count=True)
+        assert capped.truncated and capped.total == 25_001 and len(capped.data[0]) == 20_000
+        empty = backend.execute("SELECT * FROM t WHERE 0", max_rows=None, columnar=5)
+        assert empty.rows == [] and empty.table() == []  # no rows: no width, as a list of rows
