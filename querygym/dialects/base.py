@@ -75,6 +75,9 @@ class Dialect:
     #: whether an episode may keep intermediate results as temporary tables of its session
     #: (:meth:`materialise`), so later steps read them instead of computing them again
     result_cache: ClassVar[bool] = False
+    #: for an engine without ``result_cache``: at most this many rows of a result worth keeping are
+    #: written into later statements as a typed ``VALUES`` list (:meth:`inline_select`); 0: never
+    inline_rows: ClassVar[int] = 0
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -499,6 +502,12 @@ class Dialect:
     def drop_materialised(self, connection: sa.Connection, guard: QueryGuard, name: str) -> None:
         """Drop the temporary table ``name`` made by :meth:`materialise`."""
         raise NotImplementedError(f"dialect {self.name!r} keeps no results in temporary tables")
+
+    def inline_select(self, columns: tuple[str, ...], types: tuple | None, rows: list[tuple]) -> str | None:
+        """A query returning ``rows`` (a result with these column names and driver type codes) with
+        the same values, types and comparison semantics, written as literals; None when this
+        engine cannot write one of them exactly.  Only for a dialect with ``inline_rows``."""
+        return None
 
     def kept_select(self, backend, name: str) -> str | None:
         """The query that reads the table ``name`` made by :meth:`materialise` exactly as the node it

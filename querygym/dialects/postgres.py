@@ -166,6 +166,9 @@ class PostgresDialect(Dialect):
     bare_columns = True
     affinity_type = "DOUBLE PRECISION"
     break_ties = True
+    # no temporary tables (the reader role may not create them): small results worth keeping are
+    # written into later statements as typed VALUES instead (see inline_select)
+    inline_rows = 2_000
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
     #: variable QUERYGYM_POSTGRES_URL, else the private server.
     server_url: str | None = None
@@ -174,6 +177,39 @@ class PostgresDialect(Dialect):
 
     _loaded: dict[tuple[str, str, str], Any] = {}
     _loaded_lock = threading.Lock()
+
+    def inline_select(self, columns: tuple[str, ...], types: tuple | None, rows: list[tuple]) -> str | None:
+        """``rows`` as ``SELECT CAST(column1 AS type) AS "name", ... FROM (VALUES ...)``, every value a
+        quoted literal cast to the column's own type (exact: integers and numerics as written,
+        floats by their shortest round-trip text, times with their offset); text columns are
+        ``COLLATE "C"``, as the copied tables' text is.  None for a type not written exactly here
+        (arrays, JSON, bytea, ...) or a result longer than a million characters."""
+        import psycopg
+
+        if types is None or len(types) != len(columns):
+            return None
+        names = []
+        for oid in types:
+            info = psycopg.postgres.types.get(oid) if isinstance(oid, int) else None
+            if info is None or info.oid != oid or info.name not in _INLINE_TYPES:  # (get() also finds arrays)
+                return None
+            names.append(info.name)
+        items = []
+        for j, (column, name) in enumerate(zip(columns, names)):
+            value = f"CAST(column{j + 1} AS {name})" if rows else f"CAST(NULL AS {name})"
+            if name in ("text", "varchar"):
+                value += ' COLLATE "C"'
+            items.append(f"{value} AS {q(column)}")
+        if not rows:
+            return f"SELECT {', '.join(items)} WHERE FALSE"
+        values, size = [], 0
+        for row in rows:
+            text = "(" + ", ".join(_inline_literal(v) for v in row) + ")"
+            size += len(text)
+            if size > 1_000_000:
+                return None
+            values.append(text)
+        return f"SELECT {', '.join(items)} FROM (VALUES {', '.join(values)}) AS kept"
 
     def regexp_match(self, value: exp.Expression, pattern: str) -> exp.Expression:
         """The part of ``value`` matching ``pattern``, as ``SUBSTRING(value FROM pattern)``, or NULL."""
@@ -466,6 +502,27 @@ def _options_value(value: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+# Types whose values psycopg returns as Python values that read back exactly from their text.
+_INLINE_TYPES = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bool",
+                           "date", "timestamp", "timestamptz", "time"})
+
+
+def _inline_literal(value: Any) -> str:
+    """A value as a quoted literal (NULL for None) that its column's CAST reads back exactly."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = "NaN" if value != value else "Infinity" if value == float("inf") else (
+            "-Infinity" if value == float("-inf") else repr(value))
+    elif hasattr(value, "isoformat"):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _require_driver() -> None:

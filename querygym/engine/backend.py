@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,9 +41,17 @@ class Result:
     #: with ``columnar``: every row fetched, as one numpy array per column (int64 or float64 where
     #: a column holds only such values, else Python objects); ``rows`` then holds the first rows only
     data: tuple[np.ndarray, ...] | None = None
+    #: the driver's type code of each column (``cursor.description``), when it gives one
+    types: tuple[Any, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def all_rows(self) -> list[tuple[Any, ...]]:
+        """Every row fetched, as tuples of Python values (from :attr:`data` when it was fetched columnar)."""
+        if self.data is None:
+            return self.rows
+        return list(zip(*(column.tolist() for column in self.data)))
 
     def table(self) -> "pd.DataFrame | list[tuple[Any, ...]]":
         """Every row fetched, for comparing: a DataFrame of :attr:`data` when it was fetched
@@ -130,8 +138,11 @@ class Backend:
                 # The driver's own rows (tuples) when SQLAlchemy holds none back: its Row layer
                 # costs as much as the engine on small results.
                 source = result.cursor if self.dialect.fetch_from_driver else result
+                description = getattr(result.cursor, "description", None) or ()
+                types = tuple(d[1] for d in description) or None
                 if columnar is not None:
-                    return self._fetch_columnar(source, columns, max_rows, columnar, count, limit)
+                    return replace(self._fetch_columnar(source, columns, max_rows, columnar, count, limit),
+                                   types=types)
                 if max_rows is None:
                     rows = source.fetchall()
                     truncated = False
@@ -161,7 +172,7 @@ class Backend:
                     result.close()
                 except Exception:  # stopped while reading and the connection reset under it: nothing left to free
                     pass
-        return Result(columns, rows, truncated, total if (count or not truncated) else None)
+        return Result(columns, rows, truncated, total if (count or not truncated) else None, types=types)
 
     def _fetch_columnar(self, source, columns: tuple[str, ...], max_rows: int | None, keep: int, count: bool,
                         limit: float | None) -> Result:

@@ -17,6 +17,11 @@ The choice (``policy="auto"``):
   tables or kept tables is kept: re-reading large inputs at every later step is what costs;
 * a node whose computed inputs took ``slow_s`` seconds or more is kept.
 
+An engine whose sessions may not create tables (PostgreSQL: its reader role has no TEMPORARY
+privilege, and every transaction is read-only) keeps a result worth keeping that has at most
+``inline_rows`` rows by writing it into later statements as a typed ``VALUES`` list (the
+dialect's ``inline_select``): no extra statement runs, nothing is written anywhere.
+
 Small steps over small data are run as plain statements: writing a table costs more than
 running them again (about 0.1 ms per step on SQLite).  ``policy="always"`` keeps every node (for
 tests), ``"never"`` none.  A node whose column names repeat (ignoring case) is never kept, since
@@ -58,7 +63,8 @@ class ResultCache:
         if policy not in POLICIES:
             raise InvalidArgumentError(f"unknown result cache policy {policy!r}; choose one of {', '.join(POLICIES)}")
         self.backend = backend
-        self.policy = policy if backend.dialect.result_cache else "never"
+        dialect = backend.dialect
+        self.policy = policy if (dialect.result_cache or dialect.inline_rows) else "never"
         self.max_pending = max_pending
         self.source_rows = source_rows
         self.slow_s = slow_s
@@ -84,7 +90,9 @@ class ResultCache:
         ``columnar`` when given, see :meth:`Backend.execute`), keeping it as a table when the policy
         says so.  Errors are the backend's, and leave nothing behind."""
         kept = self.tables(plan)
-        if self._worth_keeping(plan, node, kept):
+        dialect = self.backend.dialect
+        keep = self._worth_keeping(plan, node, kept)
+        if keep and dialect.result_cache:
             table = f"{self._prefix}{node.id}"
             sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
             rows = self.backend.materialise(table, sql)
@@ -104,12 +112,17 @@ class ResultCache:
         result = self.backend.execute(self.backend.dialect.compile(plan, node, pretty=True, cached=kept),
                                       max_rows=max_rows, count=True, columnar=columnar)
         self._seconds[node.id] = time.perf_counter() - started
+        if keep and not result.truncated and result.total is not None and result.total <= dialect.inline_rows:
+            # an engine without temporary tables: a small result is written into later statements
+            select = dialect.inline_select(result.columns, result.types, result.all_rows())
+            if select is not None:
+                self._kept[node.id] = Kept(node, "", select, result.total)
         return result
 
     def read(self, plan, node, *, max_rows: int | None, count: bool = False) -> Result:
         """The rows of ``node`` (already in ``plan``), from its table when it is kept."""
         kept = self._valid().get(node.id)
-        if kept is not None and kept.node is node:
+        if kept is not None and kept.node is node and kept.table:
             return self._read(kept.table, max_rows, kept.rows if count else None)
         return self.backend.execute(self.statement(plan, node), max_rows=max_rows, count=count)
 
@@ -119,7 +132,8 @@ class ResultCache:
         self._seconds.clear()
         if self.backend.session == self._session:
             for k in kept.values():
-                self._drop(k.table)
+                if k.table:  # rows written as VALUES leave no table behind
+                    self._drop(k.table)
 
     # ------------------------------------------------------------------ internals
     def _valid(self) -> dict[str, Kept]:
