@@ -83,8 +83,8 @@ class Dialect:
         self._base_columns: dict[str, tuple[str, ...]] = {}
         #: bodies of the intermediate tables an expression compiled alone may read (see :meth:`compile`)
         self._context_ctes: dict[str, exp.Expression] = {}
-        #: (CTE, column, values) -> (its body, kind, depth found at): see :meth:`_type_of`
-        self._type_memo: dict[tuple[str, str, bool], tuple[exp.Expression, str | None, int]] = {}
+        #: (CTE, column, values) -> (its body, kind, depth found at, levels used below): see :meth:`_typed`
+        self._type_memo: dict[tuple[str, str, bool], tuple[exp.Expression, str | None, int, int]] = {}
 
     def _ctes(self, expression: exp.Expression) -> dict[str, exp.Expression]:
         """The CTE bodies the transforms may follow a column into: the expression's own, and
@@ -265,51 +265,62 @@ class Dialect:
         """What ``_affinity`` (``values=False``: only columns and casts carry one) and ``_kind``
         (``values=True``: literals, arithmetic and aggregates have a type too) share: following
         parentheses, casts, scalar subqueries and columns through CTEs to declared types."""
+        return self._typed(node, ctes, depth, context, values)[0]
+
+    def _typed(self, node: exp.Expression, ctes: dict[str, exp.Expression], depth: int,
+               context: exp.Expression | None, values: bool) -> tuple[str | None, int]:
+        """:meth:`_type_of`'s answer, with the deepest depth its search reached (past 50: stopped there)."""
         if depth > 50:
-            return None
+            return None, depth
         if values:
             if isinstance(node, exp.Literal):
-                return "text" if node.is_string else "number"
+                return ("text" if node.is_string else "number"), depth
             if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Count, exp.Sum, exp.Avg)):
-                return "number"
+                return "number", depth
             if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
-                return self._type_of(node.this, ctes, depth + 1, context, values=values)
+                return self._typed(node.this, ctes, depth + 1, context, values)
         if isinstance(node, (exp.Paren, exp.Alias)) or (values and isinstance(node, exp.Neg)):
-            return self._type_of(node.this, ctes, depth + 1, context, values=values)
+            return self._typed(node.this, ctes, depth + 1, context, values)
         if isinstance(node, exp.Cast):
-            return type_kind(node.to.sql())
+            return type_kind(node.to.sql()), depth
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
-            return self._type_of(node.this.expressions[0], ctes, depth + 1, node.this, values=values)
+            return self._typed(node.this.expressions[0], ctes, depth + 1, node.this, values)
         if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
             found = self._source_of(node, context)
             if found is None:
-                return None
+                return None, depth
             table, name = found
             if table in ctes:
                 body = ctes[table]
                 # A plan node's body never changes, so what one of its columns is (through every
                 # CTE before it) is worked out once: without this each comparison walks the whole
                 # chain again.  Bodies being transformed (the whole-statement path) are not memoised.
+                # The search is one path that stops at depth 50: an answer found using `used`
+                # levels below its start is the answer from any start that leaves room for them,
+                # and one the stop cut short is cut short from any deeper start.
                 in_plan = body is getattr(self, "_context_ctes", {}).get(table)
                 memo = self.__dict__.setdefault("_type_memo", {}) if in_plan else None
                 key = (table, name, values)
                 if memo is not None and key in memo:
-                    known, kind, at = memo[key]
-                    # the lookup stops at depth 50: a kind found from depth `at` is found from any
-                    # shallower depth, an unknown one stays unknown from any deeper depth
-                    if known is body and ((kind is not None and depth <= at) or (kind is None and depth >= at)):
-                        return kind
+                    known, kind, at, used = memo[key]
+                    if known is body:
+                        if at + used <= 50 and depth + used <= 50:
+                            return kind, depth + used
+                        if at + used > 50 and depth >= at:
+                            return None, depth + used
                 item = self._cte_output(body, name)
-                kind = None if item is None else self._type_of(item, ctes, depth + 1, select_of(body),
-                                                               values=values)
+                if item is None:
+                    kind, reach = None, depth
+                else:
+                    kind, reach = self._typed(item, ctes, depth + 1, select_of(body), values)
                 if memo is not None:
                     if len(memo) > 100_000:
                         memo.clear()
-                    memo[key] = (body, kind, depth)
-                return kind
+                    memo[key] = (body, kind, depth, reach - depth)
+                return kind, reach
             declared = getattr(self, "_base_types", {}).get(table, {}).get(name)
-            return type_kind(declared) if declared is not None else None
-        return None
+            return (type_kind(declared) if declared is not None else None), depth
+        return None, depth
 
     @staticmethod
     def _source_of(column: exp.Column, context: exp.Expression | None) -> tuple[str, str] | None:

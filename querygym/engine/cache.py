@@ -58,7 +58,7 @@ class Kept:
 class ResultCache:
     """The nodes of one episode's plan kept as temporary tables of its backend's session."""
 
-    def __init__(self, backend: Backend, *, policy: str = "auto", max_pending: int = 6,
+    def __init__(self, backend: Backend, *, policy: str = "auto", max_pending: int = 4,
                  source_rows: int = 20_000, slow_s: float = 0.02):
         if policy not in POLICIES:
             raise InvalidArgumentError(f"unknown result cache policy {policy!r}; choose one of {', '.join(POLICIES)}")

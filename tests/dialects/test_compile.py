@@ -70,3 +70,31 @@ def test_a_node_that_failed_to_be_added_is_not_served_from_the_cache(played):
                             sqlglot.parse_one("SELECT 2 AS b FROM regions"), ())
     assert ghost_a.id == ghost_b.id
     assert "1 AS" in dialect.compile(plan, ghost_a) and "2 AS" in dialect.compile(plan, ghost_b)
+
+
+@pytest.mark.parametrize("name", ["postgres", "duckdb"])
+def test_a_plan_deeper_than_the_type_search_compiles_as_the_whole_statement(name):
+    # 60 filters, each comparing a text column (followed back through every earlier table for its
+    # type) with a number, which SQLite compares as text: the memoised type search gives what the whole statement's search gives, also
+    # past the depth (50) where that search stops.
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks, max_steps=80, result_cache="never")
+    try:
+        env.reset(options={"task_id": tasks.tasks[0].id})
+        env.step(json.dumps(["perform_projection", "products", "products.product_id, products.product_name"]))
+        for k in range(1, 61):
+            source = f"T_{k - 1}"
+            info = env.step(json.dumps(["perform_filter", source, f"{source}.product_name > {-k}",
+                                        f"{source}.product_id, {source}.product_name"]))[4]
+            assert info["kind"] == "cte", info
+        plan = env.episode.plan
+        dialect = get(name)()
+        dialect.remember(env.episode.schema)
+        for node in plan:  # in order, as the steps compile them
+            dialect.compile(plan, node)
+        fresh = get(name)()
+        fresh.remember(env.episode.schema)
+        for node in list(plan)[::7] + [plan.newest]:
+            assert dialect.compile(plan, node) == fresh.render(fresh.compile_node(plan, node)), node.id
+    finally:
+        env.close()
