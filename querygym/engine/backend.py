@@ -126,9 +126,10 @@ class Backend:
         """Run one read-only statement and fetch at most ``max_rows`` rows (all when None);
         with ``count``, also count every row it returns (``Result.total``) in the same pass.
 
-        With ``columnar`` (a number of rows), the rows are read in batches into one numpy array per
-        column (``Result.data``) and only the first ``columnar`` are kept as tuples (``Result.rows``):
-        a million rows then take the size of their values, not of a million Python tuples.
+        With ``columnar`` (a number of rows), a result larger than one batch (10,000 rows) is read in
+        batches into one numpy array per column (``Result.data``) and only its first ``columnar`` rows
+        are kept as tuples (``Result.rows``): a million rows then take the size of their values, not
+        of a million Python tuples.  A smaller result comes as rows, as without ``columnar``.
         """
         limit = self.timeout_s if timeout_s is ... else timeout_s
         with self._running(limit) as conn:
@@ -178,14 +179,20 @@ class Backend:
                         limit: float | None) -> Result:
         """Rows read in batches into column arrays; the first ``keep`` kept as tuples (see :meth:`execute`)."""
         width = len(columns)
+        first = source.fetchmany(_COUNT_CHUNK if max_rows is None else min(_COUNT_CHUNK, max_rows + 1))
+        if len(first) < _COUNT_CHUNK and (max_rows is None or len(first) <= max_rows):
+            # the whole result in one batch: rows, as without columnar (small tables compare fastest so)
+            rows = first if not first or type(first[0]) is tuple else [tuple(r) for r in first]
+            return Result(columns, rows, False, len(rows))
         head: list[tuple] = []
         parts: list[list[np.ndarray]] = [[] for _ in range(width)]
         fetched, truncated = 0, False
+        pending = [first]
         while True:
             if self._guard.expired():
                 raise QueryTimeoutError(f"the query ran longer than its {limit:g} s limit and was stopped")
             want = _COUNT_CHUNK if max_rows is None else min(_COUNT_CHUNK, max_rows + 1 - fetched)
-            chunk = source.fetchmany(want) if want > 0 else []
+            chunk = pending.pop() if pending else source.fetchmany(want) if want > 0 else []
             if not chunk:
                 break
             if max_rows is not None and fetched + len(chunk) > max_rows:
