@@ -143,12 +143,18 @@ class ResultCache:
         return self._kept
 
     def _read(self, table: str, max_rows: int | None, rows: int | None, columnar: int | None = None) -> Result:
+        """The rows of a kept table.  Its size is known first (from the engine, or counted in the
+        engine), so a table past ``max_rows``, which no comparison reads, is not fetched: only the rows
+        shown (``columnar``) come back, marked truncated."""
         quoted = '"' + table + '"'
-        result = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=max_rows, columnar=columnar)
         if rows is None:
-            rows = result.total if result.total is not None else int(
-                self.backend.scalar(f"SELECT COUNT(*) FROM {quoted}"))
-        return Result(result.columns, result.rows, result.truncated, rows, result.data)
+            rows = int(self.backend.scalar(f"SELECT COUNT(*) FROM {quoted}"))
+        if max_rows is not None and rows > max_rows:
+            shown = max_rows if columnar is None else min(columnar, max_rows)
+            head = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=shown)
+            return Result(head.columns, head.rows, True, rows, types=head.types)
+        result = self.backend.execute(f"SELECT * FROM {quoted}", max_rows=max_rows, columnar=columnar)
+        return Result(result.columns, result.rows, result.truncated, rows, result.data, result.types)
 
     def _drop(self, table: str) -> None:
         try:

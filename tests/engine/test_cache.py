@@ -328,3 +328,17 @@ def test_postgres_keeps_small_results_without_writing_anything(postgres_url):
         assert len(env.episode.cache) == 0
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_kept_table_past_the_row_cap_is_counted_not_fetched(engine):
+    kept, plain = (QueryGymEnv(dialect=engine, result_cache=policy, max_result_rows=100, display_rows=4)
+                   for policy in ("always", "never"))
+    try:
+        a, b = (play(env, 3, [act("perform_filter", "subscriptions", "status = 'A'")]) for env in (kept, plain))
+        assert a[0][4] == b[0][4] == 261 and a[0][5] == b[0][5] == "different"  # too large to compare
+        assert a[0][0][0] == b[0][0][0] and "Rows: 261" in a[0][0][0]
+        assert len(kept.episode.rows(kept.episode.plan.newest, 100).rows) == 100
+    finally:
+        kept.close()
+        plain.close()
