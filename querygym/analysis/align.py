@@ -119,17 +119,20 @@ def materialise(sql: str, task, backend: Backend, catalog: Catalog, dialect: str
     if not d.ok:
         plan.error, plan.construct, plan.failed_action = d.error, d.construct, d.failed_action
     episode = Episode(task, backend, catalog, max_result_rows=MAX_STEP_ROWS)
-    for i, text in enumerate(plan.actions):
-        outcome = episode.apply(catalog.parse(text))
-        if outcome.kind != "cte":
-            plan.error = outcome.error["message"] if outcome.error else first_line(outcome.text)
-            plan.construct, plan.failed_step = "step", i
-            break
-        plan.operations.append(outcome.node.operation)
-        plan.tables.append(outcome.result)
-        plan.base_tables += [t for t in outcome.node.inputs
-                             if not episode.plan.get(t) and t not in plan.base_tables and backend.schema().table(t)]
-        plan.ordered.append(bool(outcome.node.ordered))
+    try:
+        for i, text in enumerate(plan.actions):
+            outcome = episode.apply(catalog.parse(text))
+            if outcome.kind != "cte":
+                plan.error = outcome.error["message"] if outcome.error else first_line(outcome.text)
+                plan.construct, plan.failed_step = "step", i
+                break
+            plan.operations.append(outcome.node.operation)
+            plan.tables.append(outcome.result)
+            plan.base_tables += [t for t in outcome.node.inputs
+                                 if not episode.plan.get(t) and t not in plan.base_tables and backend.schema().table(t)]
+            plan.ordered.append(bool(outcome.node.ordered))
+    finally:
+        episode.close()  # the backend serves other questions: drop what this plan kept
     if plan.error is not None and plan.failed_step is None:
         plan.failed_step = len(plan.tables)
     return plan

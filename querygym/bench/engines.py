@@ -181,6 +181,13 @@ def _replay(task, actions: list[str], backend: Backend, cat, max_rows: int) -> _
     except QueryGymError as exc:
         result.error = f"schema: {exc}"
         return result
+    try:
+        return _play(result, task, actions, episode, backend, cat)
+    finally:
+        episode.close()  # the backend replays other tasks: drop what this episode kept
+
+
+def _play(result: _Replay, task, actions: list[str], episode: Episode, backend: Backend, cat) -> _Replay:
     result.plan, result.dialect = episode.plan, episode.dialect
     last = None
     for action in actions:
