@@ -105,8 +105,10 @@ widths agree, "different" otherwise.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -284,6 +286,12 @@ class PreparedTarget:
         if self._sorted is None:
             self._sorted = _sorted_rows(self.encoded.columns)
         return self._sorted
+
+    def small_keys(self) -> list[tuple] | None:
+        """:func:`_small_keys` of the target (made once)."""
+        if not hasattr(self, "_small"):
+            self._small = _small_keys(self.table, self.sig_digits) if self.table.rows is not None else None
+        return self._small
 
     def encode(self, pred: _Table) -> _Encoded:
         """``pred``'s codes in the target's code space."""
@@ -1150,8 +1158,124 @@ def _find_mapping(a: _Encoded, b: _Encoded, n_a: int, n_b: int, rel: str, index=
 # Bag comparison
 
 
+# ---------------------------------------------------------------------------
+# Small tables: the same answer without the vectorised machinery
+
+#: tables at most this large (rows, columns) may take the small-table path
+_SMALL_ROWS, _SMALL_WIDTH = 200, 12
+_SMALL_PAIRINGS = 500  # column pairings tried at most (each a count of the rows)
+_NULL_KEY = object()  # NULL's key: equal only to itself, as _NULL_CODE
+_SMALL_TYPES = frozenset({int, float, str, bytes, type(None)})
+
+
+def _small_keys(table: _Table, sig: int) -> list[tuple] | None:
+    """Each row of a small table as a tuple of cell keys, made by the same normalisation as the
+    codes (:func:`_add_floats`, :func:`_add_ints`): two cells have equal keys exactly when they
+    have equal codes.  None when a cell is of a type this path leaves to the full one."""
+    rows, width = table.rows, table.width
+    cells = [v for row in rows for v in row]
+    if not set(map(type, cells)) <= _SMALL_TYPES:
+        return None
+    keys = _Keys()
+    float_pos = [p for p, v in enumerate(cells) if type(v) is float]
+    int_pos = [p for p, v in enumerate(cells) if type(v) is int]
+    if float_pos:
+        _add_floats(keys, np.array(float_pos, dtype=np.int64), np.array([cells[p] for p in float_pos]), sig)
+    if int_pos:
+        try:
+            values = np.array([cells[p] for p in int_pos], dtype=np.int64)
+        except OverflowError:
+            for p in int_pos:
+                keys.add_key(p, _int_key(cells[p]))
+        else:
+            _add_ints(keys, np.array(int_pos, dtype=np.int64), values)
+    for p, v in enumerate(cells):
+        if type(v) is str or type(v) is bytes:
+            keys.add_key(p, v)
+    keys.finish()
+    flat: list[object] = [_NULL_KEY] * len(cells)  # None, and NaN (given no key), stay NULL
+    for pos, packed in zip(keys.num_pos, keys.num_keys):
+        for p, k in zip(pos.tolist(), packed.tolist()):
+            flat[p] = k
+    for p, k in zip(keys.obj_pos, keys.obj_keys):
+        flat[p] = ("object", k)  # never equal to a packed number, as object codes are apart
+    return [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
+
+
+def _bags_relate(a: Counter, b: Counter, rel: str) -> bool:
+    if rel == "eq":
+        return a == b
+    if rel == "ge":
+        a, b = b, a
+    return all(b[k] >= n for k, n in a.items())
+
+
+def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarget | None) -> TableComparison | None:
+    """:func:`_compare_as_bags`'s answer (unordered) for small tables of plain values, found by
+    trying every pairing of columns; None (take the full path) for other tables, and whenever
+    more than one pairing fits, since the full search then picks which one is reported."""
+    if pred.rows is None or gold.rows is None:
+        return None
+    n_pred, n_gold, width_pred, width_gold = pred.n_rows, gold.n_rows, pred.width, gold.width
+    if not (0 < n_pred <= _SMALL_ROWS and 0 < n_gold <= _SMALL_ROWS
+            and 0 < width_pred <= _SMALL_WIDTH and 0 < width_gold <= _SMALL_WIDTH):
+        return None
+    pred_keys = _small_keys(pred, sig)
+    if pred_keys is None:
+        return None
+    gold_keys = prepared.small_keys() if prepared is not None else _small_keys(gold, sig)
+    if gold_keys is None:
+        return None
+    row_rel = _size_relation(n_pred, n_gold)
+    col_rel = _size_relation(width_pred, width_gold)
+    pred_is_narrow = width_pred <= width_gold
+    if pred_is_narrow:
+        a, b = pred_keys, gold_keys
+        rel = {"equal": "eq", "subset": "le", "superset": "ge"}[row_rel]
+    else:
+        a, b = gold_keys, pred_keys
+        rel = {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+    width_a, width_b = len(a[0]), len(b[0])
+    a_columns = [Counter(row[j] for row in a) for j in range(width_a)]
+    b_columns = [Counter(row[k] for row in b) for k in range(width_b)]
+    fits = [[k for k in range(width_b) if _bags_relate(a_columns[j], b_columns[k], rel)] for j in range(width_a)]
+    if math.prod(map(len, fits)) > _SMALL_PAIRINGS:
+        return None  # many columns alike: the full search prunes better
+    a_bag = Counter(a)
+    found: list[tuple[int, ...]] = []
+    for injection in itertools.product(*fits):
+        if len(set(injection)) < width_a:
+            continue
+        if _bags_relate(a_bag, Counter(tuple(row[k] for k in injection) for row in b), rel):
+            found.append(injection)
+            if len(found) > 1:
+                return None
+    if not found:
+        rows = columns = "different"
+        mapping = None
+    else:
+        (injection,) = found
+        rows, columns = row_rel, col_rel
+        if pred_is_narrow:
+            slots: list[int | None] = [None] * width_gold
+            for j, i in enumerate(injection):
+                slots[i] = j
+            mapping = tuple(slots)
+        else:
+            mapping = tuple(injection)
+    relation = _overall_relation(rows, columns)
+    detail = _describe(relation, rows, columns, False, True, mapping, pred.shape, gold.shape, 0)
+    return TableComparison(equal=relation == "equal", relation=relation, rows=rows, columns=columns,
+                           column_mapping=mapping, ordered=False, detail=detail, mode="bag",
+                           pred_shape=pred.shape, gold_shape=gold.shape, complete=True)
+
+
 def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
                      prepared: PreparedTarget | None = None) -> TableComparison:
+    if not ordered:
+        small = _compare_small(pred, gold, sig, prepared)
+        if small is not None:
+            return small
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
     else:

@@ -646,3 +646,45 @@ def test_a_small_table_against_a_large_prepared_target():
     assert compare_tables([(r[1], -r[0], r[2]) for r in rows], target).relation == "different"
     assert compare_tables([r + (1,) for r in rows], target).relation == "different"
     assert compare_tables(rows + rows[:1], target).relation == "different"  # a duplicate the target lacks
+
+
+# --- the small-table path gives the full path's answer, field for field -------------------
+
+TRICKY_CELLS = st.sampled_from([
+    0, 1, 2, -1, 10, 100, 2**53 + 1, 2**63 + 5, 1.0, 2.0, 0.1 + 0.2, 0.3, 1.0000000049999, 1.0000000050001,
+    1e15, 1e16, 1e-300, float("inf"), float("-inf"), float("nan"), -0.0, "a", "b", "", "1", b"a", None,
+])
+
+
+def full_path(pred, gold, **kwargs):
+    """compare_tables with the small-table path switched off."""
+    saved = compare_module._SMALL_ROWS
+    compare_module._SMALL_ROWS = 0
+    try:
+        return compare_tables(pred, gold, **kwargs)
+    finally:
+        compare_module._SMALL_ROWS = saved
+
+
+@settings(max_examples=600)
+@given(tables(cells=TRICKY_CELLS, min_rows=1, max_rows=8, max_width=7),
+       tables(cells=TRICKY_CELLS, min_rows=1, max_rows=8, max_width=7),
+       st.booleans(), st.data())
+def test_the_small_table_path_answers_as_the_full_path(pred, gold, prepared, data):
+    if data.draw(st.booleans()):  # often the same rows, shuffled, in some columns: pairings must be found
+        width = len(gold[0])
+        order = data.draw(st.permutations(range(width)))[:data.draw(st.integers(1, width))]
+        pred = data.draw(st.permutations([tuple(row[j] for j in order) for row in gold]))
+    target = compare_module.prepare_target(gold) if prepared else gold
+    assert compare_tables(pred, target) == full_path(pred, gold)
+
+
+def test_the_small_table_path_is_taken_for_small_plain_tables():
+    pred, gold = [(1, "a"), (2, "b")], [("b", 2.0), ("a", 1)]
+    pred_table, gold_table = (compare_module._Table.of(t, "t") for t in (pred, gold))
+    small = compare_module._compare_small(pred_table, gold_table, 9, None)
+    assert small is not None and small.equal and small.column_mapping == (1, 0)
+    # two pairings fit (identical columns): the full search decides which one is reported
+    twin = compare_module._Table.of([(1, 1)], "t")
+    assert compare_module._compare_small(twin, twin, 9, None) is None
+    assert compare_tables([(1, 1)], [(1, 1)]).equal
