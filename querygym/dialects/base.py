@@ -72,6 +72,10 @@ class Dialect:
     #: SQLAlchemy's Row layer; false for an engine whose results SQLAlchemy buffers itself
     #: (a server-side cursor under ``stream_results``: rows would be skipped)
     fetch_from_driver: ClassVar[bool] = True
+    #: whether the backend runs statements on a cursor of the driver's connection itself, past
+    #: SQLAlchemy's execution layer (an engine whose guards live on the connection and that
+    #: needs no SQLAlchemy event per statement)
+    direct_cursor: ClassVar[bool] = False
     #: whether an episode may keep intermediate results as temporary tables of its session
     #: (:meth:`materialise`), so later steps read them instead of computing them again
     result_cache: ClassVar[bool] = False

@@ -74,6 +74,7 @@ class SQLiteDialect(Dialect):
     sqlglot_dialect = "sqlite"
     forbidden_functions = _FORBIDDEN_FUNCTIONS
     result_cache = True
+    direct_cursor = True  # the authorizer, query_only and the progress handler are the connection's
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """An engine on the SQLite file ``target``, opened read-only, whose queries stop once ``guard`` expires."""

@@ -133,13 +133,20 @@ class Backend:
         """
         limit = self.timeout_s if timeout_s is ... else timeout_s
         with self._running(limit) as conn:
-            result = conn.exec_driver_sql(sql)
+            if self.dialect.direct_cursor:
+                # the driver's own cursor: SQLAlchemy's execution layer costs as much as the
+                # engine on small queries, and adds nothing the connection's guards do not do
+                result = conn.connection.dbapi_connection.cursor()
+                result.execute(sql)
+            else:
+                result = conn.exec_driver_sql(sql)
             try:
-                columns = tuple(result.keys())
+                cursor = result if self.dialect.direct_cursor else result.cursor
+                description = getattr(cursor, "description", None) or ()
+                columns = tuple(d[0] for d in description) if self.dialect.direct_cursor else tuple(result.keys())
                 # The driver's own rows (tuples) when SQLAlchemy holds none back: its Row layer
                 # costs as much as the engine on small results.
-                source = result.cursor if self.dialect.fetch_from_driver else result
-                description = getattr(result.cursor, "description", None) or ()
+                source = cursor if self.dialect.fetch_from_driver else result
                 types = tuple(d[1] for d in description) or None
                 if columnar is not None:
                     return replace(self._fetch_columnar(source, columns, max_rows, columnar, count, limit),

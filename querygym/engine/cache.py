@@ -85,10 +85,12 @@ class ResultCache:
         """The SQL that returns ``node``'s rows, reading the kept nodes' tables."""
         return self.backend.dialect.compile(plan, node, cached=self.tables(plan))
 
-    def run(self, plan, node, *, max_rows: int | None, columnar: int | None = None) -> Result:
+    def run(self, plan, node, *, max_rows: int | None, columnar: int | None = None, sql: str | None = None) -> Result:
         """Compute the new ``node`` (not yet in ``plan``) and return its rows (``total`` counted; fetched
         ``columnar`` when given, see :meth:`Backend.execute`), keeping it as a table when the policy
-        says so.  Errors are the backend's, and leave nothing behind."""
+        says so.  ``sql`` is the node's own statement (``compile(plan, node, pretty=True)``) when the
+        caller has it, run as it is while nothing is kept.  Errors are the backend's, and leave
+        nothing behind."""
         kept = self.tables(plan)
         dialect = self.backend.dialect
         keep = self._worth_keeping(plan, node, kept)
@@ -109,8 +111,9 @@ class ResultCache:
             return result
         started = time.perf_counter()
         # pretty, as the episode shows it: the node's text is rendered once for both
-        result = self.backend.execute(self.backend.dialect.compile(plan, node, pretty=True, cached=kept),
-                                      max_rows=max_rows, count=True, columnar=columnar)
+        if sql is None or kept:
+            sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
+        result = self.backend.execute(sql, max_rows=max_rows, count=True, columnar=columnar)
         self._seconds[node.id] = time.perf_counter() - started
         if keep and not result.truncated and result.total is not None and result.total <= dialect.inline_rows:
             # an engine without temporary tables: a small result is written into later statements
@@ -170,7 +173,8 @@ class ResultCache:
             return False
         if self.policy == "always":
             return True
-        needed = needed_nodes(plan, node, kept)
+        # with nothing kept, what a statement computes is the node's lineage (found once per node)
+        needed = needed_nodes(plan, node, kept) if kept else plan.lineage(node)
         computed = [n for n in needed if n.id not in kept]
         if len(computed) + 1 >= self.max_pending:
             return True

@@ -126,7 +126,7 @@ class Episode:
         # run over the kept results of earlier steps; the rows past the cap are counted in the
         # same pass (or by the engine when the result is kept), never by running the plan again
         result = self.cache.run(self.plan, node, max_rows=self.max_result_rows,
-                                columnar=self.display_rows if self.columnar else None)
+                                columnar=self.display_rows if self.columnar else None, sql=sql)
         row_count = result.total
         self.plan.add(node)
         text = self.describe_node(node, result, row_count, sql)

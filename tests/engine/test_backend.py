@@ -80,8 +80,8 @@ def test_dialect_registry():
 def test_rows_past_the_cap_are_counted_in_the_same_pass():
     with Backend(DB) as db:
         statements = []
-        sa_event = pytest.importorskip("sqlalchemy").event
-        sa_event.listen(db._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        # every statement SQLite itself runs on the connection
+        db.connection.connection.dbapi_connection.set_trace_callback(statements.append)
         everything = db.execute("SELECT * FROM order_items")
         result = db.execute("SELECT * FROM order_items", max_rows=7, count=True)
         uncounted = db.execute("SELECT * FROM order_items", max_rows=7)
