@@ -11,6 +11,7 @@ fix is documented in the dialect's module.  Time limits are :mod:`querygym.diale
 
 from __future__ import annotations
 
+import functools
 import warnings
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -484,8 +485,7 @@ class Dialect:
 
     def _stub(self, node_id: str, select: str, pretty: bool) -> str:
         """``"T_k" AS (<select>)``: a node read from the table that keeps its rows."""
-        name = exp.to_identifier(node_id, quoted=True).sql(dialect=self.sqlglot_dialect)
-        return f"{name} AS ({select})"
+        return f"{_quoted(node_id, self.sqlglot_dialect)} AS ({select})"
 
     def _rendered(self, plan, node, pretty: bool, *, main: bool) -> str:
         """``node`` as a CTE (``main=False``) or as the main query, from the plan's cache."""
@@ -577,6 +577,12 @@ class Dialect:
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
         return self.remember(DatabaseSchema(db_id, tuple(tables)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(name: str, dialect: str) -> str:
+    """``name`` as a quoted identifier of ``dialect`` (node ids recur at every step)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
 
 def needed_nodes(plan, node, cached: dict[str, str]) -> list:

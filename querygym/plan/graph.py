@@ -72,6 +72,8 @@ class PlanGraph:
         self._nodes: list[PlanNode] = []
         #: each added node's lineage (ids of the nodes it depends on), so a step never walks the plan
         self._lineage: dict[str, frozenset[str]] = {}
+        #: each added node's lineage as node numbers in order, made when first asked for
+        self._order: dict[str, tuple[int, ...]] = {}
         #: what dialects rendered of this plan's nodes, by (dialect, node id, ...): (node, text).
         #: It lives and dies with the plan, so a new episode starts with an empty cache.
         self.rendered: dict[tuple, tuple[PlanNode, str]] = {}
@@ -142,10 +144,13 @@ class PlanGraph:
 
     def lineage(self, node: PlanNode) -> list[PlanNode]:
         """The intermediate tables ``node`` depends on, oldest first (``node`` excluded)."""
-        ids = self._lineage.get(node.id) if self.get(node.id) is node else None
-        if ids is None:
-            ids = self._lineage_ids(node)
-        return [self._nodes[i] for i in sorted(int(n[2:]) for n in ids)]
+        if self.get(node.id) is node:
+            order = self._order.get(node.id)
+            if order is None:
+                order = self._order[node.id] = tuple(sorted(int(n[2:]) for n in self._lineage[node.id]))
+        else:
+            order = sorted(int(n[2:]) for n in self._lineage_ids(node))
+        return [self._nodes[i] for i in order]
 
     def _lineage_ids(self, node: PlanNode) -> frozenset[str]:
         needed: set[str] = set()

@@ -198,10 +198,35 @@ def evidence_document(task_id, evidence: str) -> Document:
 
 
 # ---------------------------------------------------------------------- policies on plans
-def _lineage_tables_and_operations(plan, node) -> tuple[set[str], set[str]]:
-    lineage = plan.lineage(node) + [node]
-    return ({i.lower() for n in lineage for i in n.inputs if plan.get(i) is None},
-            {n.operation for n in lineage})
+def _lineage_tables_and_operations(plan, node) -> tuple[frozenset[str], frozenset[str]]:
+    """The base tables (lower case) and operations of ``node`` and every node it depends on."""
+    tables, operations, _ = _plan_facts(plan, node)
+    return tables, operations
+
+
+def _plan_facts(plan, node) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(base tables, operations, columns its conditions mention) of ``node`` with its lineage: its own
+    joined with its inputs' (kept in the plan's cache), so a step never walks the whole plan."""
+    cache = getattr(plan, "rendered", {})
+    hit = cache.get(("facts", node.id))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    for n in [*plan.lineage(node), node]:  # oldest first: each node's inputs are done before it
+        known = cache.get(("facts", n.id))
+        if known is not None and known[0] is n:
+            continue
+        tables = {i.lower() for i in n.inputs if plan.get(i) is None}
+        operations = {n.operation}
+        mentioned = set(_conditioned_columns(plan, n))
+        for name in n.inputs:
+            dep = plan.get(name)
+            if dep is not None:
+                t, o, m = cache[("facts", dep.id)][1]
+                tables |= t
+                operations |= o
+                mentioned |= m
+        cache[("facts", n.id)] = (n, (frozenset(tables), frozenset(operations), frozenset(mentioned)))
+    return cache[("facts", node.id)][1]
 
 
 def _applies(policy: Policy, tables: set[str], operations: set[str]) -> bool:
@@ -236,11 +261,7 @@ def _conditioned_columns(plan, node) -> frozenset[str]:
 
 def check_policies(policies: Iterable[Policy], plan, node) -> list[dict]:
     """The policies ``node``'s lineage violates, each as ``{id, description, missing}``."""
-    lineage = plan.lineage(node) + [node]
-    tables, operations = _lineage_tables_and_operations(plan, node)
-    mentioned: set[str] = set()
-    for n in lineage:
-        mentioned |= _conditioned_columns(plan, n)
+    tables, operations, mentioned = _plan_facts(plan, node)
     violations = []
     for policy in policies:
         if not _applies(policy, tables, operations):
