@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,30 +96,14 @@ class SQLiteDialect(Dialect):
 
     def materialise(self, connection: sa.Connection, guard: QueryGuard, name: str, sql: str) -> int | None:
         """Create the temporary table ``name`` holding the rows of ``sql`` (see the module's notes)."""
-        dbapi = connection.connection.dbapi_connection
-        guard.writable = name
-        try:
-            dbapi.execute("PRAGMA query_only = OFF")
-            try:
-                dbapi.execute(f"CREATE TEMP TABLE {quote_identifier(name, always=True)} AS {sql}")
-            finally:
-                dbapi.execute("PRAGMA query_only = ON")
-        finally:
-            guard.writable = None
+        with _writing(connection, guard, name) as dbapi:
+            dbapi.execute(f"CREATE TEMP TABLE {quote_identifier(name, always=True)} AS {sql}")
         return None  # SQLite does not count the rows of CREATE TABLE ... AS
 
     def drop_materialised(self, connection: sa.Connection, guard: QueryGuard, name: str) -> None:
         """Drop the temporary table ``name`` made by :meth:`materialise`."""
-        dbapi = connection.connection.dbapi_connection
-        guard.writable = name
-        try:
-            dbapi.execute("PRAGMA query_only = OFF")
-            try:
-                dbapi.execute(f"DROP TABLE IF EXISTS temp.{quote_identifier(name, always=True)}")
-            finally:
-                dbapi.execute("PRAGMA query_only = ON")
-        finally:
-            guard.writable = None
+        with _writing(connection, guard, name) as dbapi:
+            dbapi.execute(f"DROP TABLE IF EXISTS temp.{quote_identifier(name, always=True)}")
 
     def kept_select(self, backend, name: str) -> str | None:
         """The kept table read with the affinity each column had in the query.
@@ -153,6 +139,22 @@ class SQLiteDialect(Dialect):
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         """The ``sqlite3`` module's base exception class."""
         return (sqlite3.Error,)
+
+
+@contextmanager
+def _writing(connection: sa.Connection, guard: QueryGuard, name: str) -> Iterator[sqlite3.Connection]:
+    """The driver's connection, open for one statement of querygym's own on the temporary table
+    ``name``: the guard names it (the authorizer allows it alone) and ``query_only`` is lifted."""
+    dbapi = connection.connection.dbapi_connection
+    guard.writable = name
+    try:
+        dbapi.execute("PRAGMA query_only = OFF")
+        try:
+            yield dbapi
+        finally:
+            dbapi.execute("PRAGMA query_only = ON")
+    finally:
+        guard.writable = None
 
 
 def _authorizer(writable: str | None, action: int, arg1, arg2, db_name, trigger) -> int:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from querygym.dialects.base import needed_nodes
 from querygym.engine.backend import Backend, Result
-from querygym.errors import ExecutionError, InvalidArgumentError
+from querygym.errors import ExecutionError, InvalidArgumentError, QueryGymError
 
 POLICIES = ("auto", "always", "never")
 _names = itertools.count()
@@ -93,10 +93,11 @@ class ResultCache:
         nothing behind."""
         kept = self.tables(plan)
         dialect = self.backend.dialect
+        if sql is None or kept:  # pretty, as the episode shows it: the node's text is rendered once for both
+            sql = dialect.compile(plan, node, pretty=True, cached=kept)
         keep = self._worth_keeping(plan, node, kept)
         if keep and dialect.result_cache:
             table = f"{self._prefix}{node.id}"
-            sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
             rows = self.backend.materialise(table, sql)
             try:
                 result = self._read(table, max_rows, rows, columnar)
@@ -110,9 +111,6 @@ class ResultCache:
                 self._kept[node.id] = Kept(node, table, select, result.total)
             return result
         started = time.perf_counter()
-        # pretty, as the episode shows it: the node's text is rendered once for both
-        if sql is None or kept:
-            sql = self.backend.dialect.compile(plan, node, pretty=True, cached=kept)
         result = self.backend.execute(sql, max_rows=max_rows, count=True, columnar=columnar)
         self._seconds[node.id] = time.perf_counter() - started
         if keep and not result.truncated and result.total is not None and result.total <= dialect.inline_rows:
@@ -162,8 +160,8 @@ class ResultCache:
     def _drop(self, table: str) -> None:
         try:
             self.backend.drop(table)
-        except Exception:  # the session went away meanwhile: the table went with it
-            pass
+        except QueryGymError:  # the session went away meanwhile (the table with it), or the engine did
+            return
 
     def _worth_keeping(self, plan, node, kept: dict[str, str]) -> bool:
         if self.policy == "never":

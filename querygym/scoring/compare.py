@@ -1226,15 +1226,8 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
     gold_keys = prepared.small_keys() if prepared is not None else _small_keys(gold, sig)
     if gold_keys is None:
         return None
-    row_rel = _size_relation(n_pred, n_gold)
-    col_rel = _size_relation(width_pred, width_gold)
-    pred_is_narrow = width_pred <= width_gold
-    if pred_is_narrow:
-        a, b = pred_keys, gold_keys
-        rel = {"equal": "eq", "subset": "le", "superset": "ge"}[row_rel]
-    else:
-        a, b = gold_keys, pred_keys
-        rel = {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+    pred_is_narrow, rel = _orientation(pred, gold)
+    a, b = (pred_keys, gold_keys) if pred_is_narrow else (gold_keys, pred_keys)
     width_a, width_b = len(a[0]), len(b[0])
     a_columns = [Counter(row[j] for row in a) for j in range(width_a)]
     b_columns = [Counter(row[k] for row in b) for k in range(width_b)]
@@ -1250,24 +1243,40 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
             found.append(injection)
             if len(found) > 1:
                 return None
-    if not found:
+    return _bag_comparison(pred, gold, found[0] if found else None, ordered=False)
+
+
+def _orientation(pred: _Table, gold: _Table) -> tuple[bool, str]:
+    """Whether the prediction is the narrower side (``a``, the one whose columns are paired into
+    the other's), and the relation the row bags must stand in, ``a`` against ``b``."""
+    row_rel = _size_relation(pred.n_rows, gold.n_rows)
+    if pred.width <= gold.width:
+        return True, {"equal": "eq", "subset": "le", "superset": "ge"}[row_rel]
+    return False, {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+
+
+def _bag_comparison(pred: _Table, gold: _Table, injection: tuple[int, ...] | None, *, ordered: bool,
+                    order_differs: bool = False, complete: bool = True, visits: int = 0) -> TableComparison:
+    """The comparison that a column pairing found (``injection``: the narrower side's columns into
+    the other's; None: no pairing) makes of ``pred`` and ``gold``."""
+    if injection is None:
         rows = columns = "different"
         mapping = None
     else:
-        (injection,) = found
-        rows, columns = row_rel, col_rel
-        if pred_is_narrow:
-            slots: list[int | None] = [None] * width_gold
+        rows = "different" if order_differs else _size_relation(pred.n_rows, gold.n_rows)
+        columns = _size_relation(pred.width, gold.width)
+        if pred.width <= gold.width:
+            slots: list[int | None] = [None] * gold.width
             for j, i in enumerate(injection):
                 slots[i] = j
             mapping = tuple(slots)
         else:
             mapping = tuple(injection)
     relation = _overall_relation(rows, columns)
-    detail = _describe(relation, rows, columns, False, True, mapping, pred.shape, gold.shape, 0)
+    detail = _describe(relation, rows, columns, order_differs, complete, mapping, pred.shape, gold.shape, visits)
     return TableComparison(equal=relation == "equal", relation=relation, rows=rows, columns=columns,
-                           column_mapping=mapping, ordered=False, detail=detail, mode="bag",
-                           pred_shape=pred.shape, gold_shape=gold.shape, complete=True)
+                           column_mapping=mapping, ordered=ordered, detail=detail, mode="bag",
+                           pred_shape=pred.shape, gold_shape=gold.shape, complete=complete)
 
 
 def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
@@ -1280,17 +1289,12 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
     else:
         pred_encoded, gold_encoded = _encode([pred, gold], sig)
-    n_pred, n_gold = pred.n_rows, gold.n_rows
-    width_pred, width_gold = pred.width, gold.width
-    row_rel = _size_relation(n_pred, n_gold)
-    col_rel = _size_relation(width_pred, width_gold)
-    pred_is_narrow = width_pred <= width_gold
+    row_rel = _size_relation(pred.n_rows, gold.n_rows)
+    pred_is_narrow, rel = _orientation(pred, gold)
     if pred_is_narrow:
-        a, b, n_a, n_b = pred_encoded, gold_encoded, n_pred, n_gold
-        rel = {"equal": "eq", "subset": "le", "superset": "ge"}[row_rel]
+        a, b, n_a, n_b = pred_encoded, gold_encoded, pred.n_rows, gold.n_rows
     else:
-        a, b, n_a, n_b = gold_encoded, pred_encoded, n_gold, n_pred
-        rel = {"equal": "eq", "subset": "ge", "superset": "le"}[row_rel]
+        a, b, n_a, n_b = gold_encoded, pred_encoded, gold.n_rows, pred.n_rows
     # The target's sorted column indexes, on whichever side it stands.
     index = None
     if prepared is not None:
@@ -1307,38 +1311,8 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
         injection = search.mapping
         order_differs = ordered and row_rel == "equal" and injection is not None
 
-    if injection is None:
-        rows = columns = "different"
-        mapping = None
-    else:
-        rows = "different" if order_differs else row_rel
-        columns = col_rel
-        if pred_is_narrow:
-            slots: list[int | None] = [None] * width_gold
-            for j, i in enumerate(injection):
-                slots[i] = j
-            mapping = tuple(slots)
-        else:
-            mapping = tuple(injection)
-    relation = _overall_relation(rows, columns)
-    complete = search is None or search.complete
-    detail = _describe(
-        relation, rows, columns, order_differs, complete, mapping, pred.shape, gold.shape,
-        search.visits if search else 0,
-    )
-    return TableComparison(
-        equal=relation == "equal",
-        relation=relation,
-        rows=rows,
-        columns=columns,
-        column_mapping=mapping,
-        ordered=ordered,
-        detail=detail,
-        mode="bag",
-        pred_shape=pred.shape,
-        gold_shape=gold.shape,
-        complete=complete,
-    )
+    return _bag_comparison(pred, gold, injection, ordered=ordered, order_differs=order_differs,
+                           complete=search is None or search.complete, visits=search.visits if search else 0)
 
 
 def _size_relation(pred_size: int, gold_size: int) -> Relation:
