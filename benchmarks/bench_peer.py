@@ -9,10 +9,12 @@
    ``<solution>`` turn (execute both, compare), on the same databases.
 3. The random agent's steps per second on the built-in tasks.
 
-The ratio querygym / SkyRL of the median steps is printed; if SkyRL-gym cannot be installed or
+The two play blocks of 20 questions in turn, over every question, ``--rounds`` times, and the
+ratio querygym / SkyRL of the median steps is printed for each round, by wall clock and by CPU
+time (which moves less when other programs share the machine); if SkyRL-gym cannot be installed or
 imported, the script says exactly why and prints querygym's figures alone.
 
-    python benchmarks/bench_peer.py [--limit 300] [--spider ../shared/data/spider_dev] [--random-steps 2000]
+    python benchmarks/bench_peer.py [--limit 300] [--rounds 3] [--spider ../shared/data/spider_dev] [--random-steps 2000]
 
 Machines are noisy: compare the ratios of one run.
 """
@@ -35,37 +37,50 @@ from bench_step import random_agent_rate  # the same measure as bench_step's (be
 DEFAULT_SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
 
 
-def querygym_steps(tasks, decompositions) -> dict:
-    env = QueryGymEnv(tasks, max_steps=100)
-    step_s, engine_s = [], []
+class Clock:
+    """Wall-clock and CPU time of a span (CPU time moves less when other programs share the machine)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def querygym_episode(env: QueryGymEnv, task, decomposition, times: dict) -> None:
+    """Play the oracle's steps of one question, timing each relational-algebra step."""
     try:
-        for task in tasks:
-            d = decompositions[str(task.id)]
-            if not (d.ok and task.playable):
-                continue
-            try:
-                env.reset(options={"task_id": task.id})
-            except querygym.errors.QueryGymError:
-                continue
-            for action in d.actions:
-                t0 = time.perf_counter()
-                _, _, terminated, truncated, info = env.step(action)
-                elapsed = time.perf_counter() - t0
-                if info["kind"] == "cte":
-                    step_s.append(elapsed)
-                    t1 = time.perf_counter()
-                    env.episode.backend.execute(info["sql"], max_rows=env.max_result_rows)
-                    engine_s.append(time.perf_counter() - t1)
-                if terminated or truncated or info["kind"] == "error":
-                    break
-    finally:
-        env.close()
-    return {"steps": len(step_s), "step_ms": statistics.median(step_s) * 1e3,
-            "engine_ms": statistics.median(engine_s) * 1e3}
+        env.reset(options={"task_id": task.id})
+    except querygym.errors.QueryGymError:
+        return
+    for action in decomposition.actions:
+        with Clock() as step:
+            _, _, terminated, truncated, info = env.step(action)
+        if info["kind"] == "cte":
+            with Clock() as engine:
+                env.episode.backend.execute(info["sql"], max_rows=env.max_result_rows)
+            for key, clock in (("step", step), ("engine", engine)):
+                times[key].append(clock.wall)
+                times[key + " cpu"].append(clock.cpu)
+        if terminated or truncated or info["kind"] == "error":
+            break
 
 
-def skyrl_steps(tasks, spider: Path) -> dict:
-    """SkyRL-gym's SQLEnv on the same questions; raises ImportError with the reason if unavailable."""
+def skyrl_episode(make_env, task, times: dict) -> None:
+    """SkyRL-gym's SQLEnv on one question: the gold SQL as a ``<sql>`` turn, then as the ``<solution>``."""
+    env = make_env(task)
+    env.init([{"role": "user", "content": task.question}])
+    for key, text in (("sql", f"<think>run it</think><sql>{task.gold_sql}</sql>"),
+                      ("solution", f"<think>done</think><solution>{task.gold_sql}</solution>")):
+        with Clock() as clock:
+            env.step(text)
+        times[key].append(clock.wall)
+        times[key + " cpu"].append(clock.cpu)
+
+
+def skyrl_factory(spider: Path):
+    """A function making SkyRL-gym's SQLEnv for a task; raises ImportError with the reason if unavailable."""
     from skyrl_gym.envs.sql.env import SQLEnv  # noqa: PLC0415  (the peer is optional)
     from omegaconf import DictConfig  # noqa: PLC0415
 
@@ -74,22 +89,40 @@ def skyrl_steps(tasks, spider: Path) -> dict:
     (root / "spider").mkdir()
     os.symlink((spider / "database").resolve(), root / "spider" / "database")
     config = DictConfig({"db_path": str(root)})
-    sql_s, solution_s = [], []
-    for task in tasks:
-        if not task.playable:
-            continue
+
+    def make(task):
         extras = {"db_id": task.db_id, "reward_spec": {"ground_truth": task.gold_sql}, "data": "spider",
                   "max_turns": 5}
-        env = SQLEnv(config, extras)
-        env.init([{"role": "user", "content": task.question}])
-        t0 = time.perf_counter()
-        env.step(f"<think>run it</think><sql>{task.gold_sql}</sql>")
-        sql_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        env.step(f"<think>done</think><solution>{task.gold_sql}</solution>")
-        solution_s.append(time.perf_counter() - t0)
-    return {"steps": len(sql_s), "sql_step_ms": statistics.median(sql_s) * 1e3,
-            "solution_step_ms": statistics.median(solution_s) * 1e3}
+        return SQLEnv(config, extras)
+
+    return make
+
+
+def play_both(tasks, decompositions, make_skyrl, rounds: int, block: int = 20) -> list[dict]:
+    """Both environments in turn on blocks of ``block`` questions (querygym then SkyRL-gym), over
+    all the questions, ``rounds`` times: a change of the machine's load weighs on both alike, and
+    each round gives a ratio.  Medians in ms, wall clock and CPU time."""
+    env = QueryGymEnv(tasks, max_steps=100)
+    playable = [t for t in tasks if t.playable]
+    results = []
+    try:
+        for _ in range(rounds):
+            times = {k: [] for k in ("step", "engine", "sql", "solution", "step cpu", "engine cpu", "sql cpu",
+                                     "solution cpu")}
+            for start in range(0, len(playable), block):
+                chunk = playable[start:start + block]
+                for task in chunk:
+                    d = decompositions[str(task.id)]
+                    if d.ok:
+                        querygym_episode(env, task, d, times)
+                if make_skyrl is not None:
+                    for task in chunk:
+                        skyrl_episode(make_skyrl, task, times)
+            results.append({key: (statistics.median(v) * 1e3 if v else float("nan")) for key, v in times.items()}
+                           | {"steps": len(times["step"]), "peer_steps": len(times["sql"])})
+    finally:
+        env.close()
+    return results
 
 
 def main() -> None:
@@ -97,22 +130,30 @@ def main() -> None:
     parser.add_argument("--spider", type=Path, default=DEFAULT_SPIDER)
     parser.add_argument("--limit", type=int, default=300, help="questions of Spider dev to play (0: all 972)")
     parser.add_argument("--random-steps", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="times both environments play every question, in turn")
     args = parser.parse_args()
     tasks = querygym.load_bird(args.spider / "dev_bird_format_19db.json", args.spider / "database")
     tasks = list(tasks)[: args.limit or None]
     decompositions = oracle_decompositions(tasks)
-    ours = querygym_steps(tasks, decompositions)
-    print(f"querygym  Spider dev, SQLite: {ours['steps']} operation steps, median step {ours['step_ms']:.3f} ms, "
-          f"bare engine {ours['engine_ms']:.3f} ms (x{ours['step_ms'] / ours['engine_ms']:.1f})")
     try:
-        peer = skyrl_steps(tasks, args.spider)
+        make_skyrl = skyrl_factory(args.spider)
     except ImportError as exc:
-        print(f"SkyRL-gym unavailable: cannot import it ({exc}); install it with `pip install skyrl-gym`")
-    else:
-        print(f"SkyRL-gym SQLEnv, same questions: {peer['steps']} steps, median <sql> step "
-              f"{peer['sql_step_ms']:.3f} ms, median <solution> step {peer['solution_step_ms']:.3f} ms")
-        print(f"ratio querygym step / SkyRL <sql> step: {ours['step_ms'] / peer['sql_step_ms']:.2f}x; "
-              f"/ SkyRL <solution> step: {ours['step_ms'] / peer['solution_step_ms']:.2f}x")
+        make_skyrl = None
+        why = exc
+    for number, times in enumerate(play_both(tasks, decompositions, make_skyrl, args.rounds), 1):
+        print(f"round {number}")
+        print(f"  querygym  Spider dev, SQLite: {times['steps']} operation steps, median step "
+              f"{times['step']:.3f} ms (CPU {times['step cpu']:.3f}), bare engine {times['engine']:.3f} ms "
+              f"(x{times['step'] / times['engine']:.1f})")
+        if make_skyrl is None:
+            print(f"  SkyRL-gym unavailable: cannot import it ({why}); install it with `pip install skyrl-gym`")
+            continue
+        print(f"  SkyRL-gym SQLEnv, same questions: {times['peer_steps']} steps, median <sql> step "
+              f"{times['sql']:.3f} ms (CPU {times['sql cpu']:.3f}), median <solution> step "
+              f"{times['solution']:.3f} ms (CPU {times['solution cpu']:.3f})")
+        print(f"  ratio querygym step / SkyRL <sql> step: {times['step'] / times['sql']:.2f}x "
+              f"(CPU {times['step cpu'] / times['sql cpu']:.2f}x); / SkyRL <solution> step: "
+              f"{times['step'] / times['solution']:.2f}x (CPU {times['step cpu'] / times['solution cpu']:.2f}x)")
     if args.random_steps:
         print(f"random agent (built-in tasks): {random_agent_rate(args.random_steps):.0f} steps/s")
     sys.stdout.flush()

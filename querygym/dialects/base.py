@@ -477,8 +477,7 @@ class Dialect:
             main = self._rendered(plan, node, pretty, main=True)
         else:
             parts.append(self._rendered(plan, node, pretty, main=False))
-            star = exp.select(exp.Star()).from_(exp.to_identifier(node.id, quoted=True))
-            main = star.sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
+            main = _select_all(node.id, self.sqlglot_dialect, pretty)
         if not parts:
             return main
         return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
@@ -583,6 +582,13 @@ class Dialect:
 def _quoted(name: str, dialect: str) -> str:
     """``name`` as a quoted identifier of ``dialect`` (node ids recur at every step)."""
     return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+@functools.lru_cache(maxsize=4096)
+def _select_all(name: str, dialect: str, pretty: bool) -> str:
+    """``SELECT * FROM "name"`` as ``dialect`` writes it (the main query of most steps)."""
+    star = exp.select(exp.Star()).from_(exp.to_identifier(name, quoted=True))
+    return star.sql(dialect=dialect, identify=True, pretty=pretty, copy=False)
 
 
 def needed_nodes(plan, node, cached: dict[str, str]) -> list:

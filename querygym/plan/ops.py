@@ -168,7 +168,28 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
         depth = expression_depth(statement) if statement is not None else 0
         if depth > MAX_EXPRESSION_DEPTH:
             raise nesting_error(what, text, f"an expression tree {depth} levels deep")
+        if statement is not None:
+            forget_positions(statement)
     return statements
+
+
+_POSITIONS = frozenset({"line", "col", "start", "end"})
+
+
+def forget_positions(tree: exp.Expression) -> None:
+    """Drop the source positions sqlglot's parser records on identifiers and functions.
+
+    Nothing reads them once a fragment is parsed, and every copy of a tree would copy them:
+    a parsed fragment copies about five times faster without.  Other metadata is kept.
+    """
+    for node in tree.walk():
+        meta = node._meta  # read without the ``meta`` property, which would create an empty dict
+        if meta:
+            if meta.keys() <= _POSITIONS:
+                node._meta = None
+            else:
+                for key in _POSITIONS & meta.keys():
+                    del meta[key]
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import querygym
 from tests.support import builtin_rows
 from querygym.env.environment import QueryGymEnv
+from querygym.plan.ops import forget_positions, parse_guarded
 
 DB = querygym.builtin_database()
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -251,3 +252,13 @@ def test_random_filter_order_limit_plans_equal_direct_sql(threshold, category, c
             f"ORDER BY list_price {direction}, product_id LIMIT {k}")
     finally:
         env.close()
+
+
+def test_parsed_fragments_forget_source_positions_and_keep_other_metadata():
+    (tree,) = parse_guarded("SELECT a.x, COUNT(*) FROM t AS a WHERE a.y > 1", "sqlite", "SQL", "")
+    assert all(not node._meta for node in tree.walk())  # positions are gone from every node
+    marked = sqlglot.parse_one("SELECT a /* sqlglot.meta case_sensitive */ FROM t")
+    forget_positions(marked)
+    column = marked.find(sqlglot.exp.Column)
+    assert column.meta == {"case_sensitive": True}
+    assert tree.copy().sql() == tree.sql() == "SELECT a.x, COUNT(*) FROM t AS a WHERE a.y > 1"
