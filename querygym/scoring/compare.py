@@ -287,10 +287,11 @@ class PreparedTarget:
             self._sorted = _sorted_rows(self.encoded.columns)
         return self._sorted
 
-    def small_keys(self) -> list[tuple] | None:
-        """:func:`_small_keys` of the target (made once)."""
+    def small_keys(self) -> "_SmallKeys | None":
+        """:func:`_small_keys` of the target, with its bags (made once)."""
         if not hasattr(self, "_small"):
-            self._small = _small_keys(self.table, self.sig_digits) if self.table.rows is not None else None
+            keys = _small_keys(self.table, self.sig_digits) if self.table.rows is not None else None
+            self._small = _SmallKeys(keys) if keys is not None else None
         return self._small
 
     def encode(self, pred: _Table) -> _Encoded:
@@ -1176,6 +1177,17 @@ def _small_keys(table: _Table, sig: int) -> list[tuple] | None:
     cells = [v for row in rows for v in row]
     if not set(map(type, cells)) <= _SMALL_TYPES:
         return None
+    if sum(1 for v in cells if type(v) is int or type(v) is float) < _KEYS_ONE_BY_ONE:
+        flat = []
+        for v in cells:
+            if v is None:
+                flat.append(_NULL_KEY)
+            elif type(v) is str or type(v) is bytes:
+                flat.append(("object", v))
+            else:
+                k = _number_key(v, sig)
+                flat.append(_NULL_KEY if k is None else k if type(k) is int else ("object", k))
+        return [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
     keys = _Keys()
     float_pos = [p for p, v in enumerate(cells) if type(v) is float]
     int_pos = [p for p, v in enumerate(cells) if type(v) is int]
@@ -1202,12 +1214,69 @@ def _small_keys(table: _Table, sig: int) -> list[tuple] | None:
     return [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
 
 
+#: fewer numbers than this get their keys one at a time (numpy's calls cost more on a few values)
+_KEYS_ONE_BY_ONE = 64
+_POW10_LIST = _POW10.tolist()
+
+
+def _number_key(value: int | float, sig: int) -> object:
+    """The key :func:`_add_ints` or :func:`_add_floats` gives one int or float, by the same
+    arithmetic on one value (None for NaN, which stays NULL)."""
+    if type(value) is int:
+        return _int_key(value)
+    magnitude = abs(value)
+    if magnitude == 0:
+        return _pack(0, 0)
+    if not _FAST_FLOAT_MIN < magnitude < _FAST_FLOAT_MAX:
+        if math.isinf(value):
+            return float(value)
+        if math.isnan(value):
+            return None
+        return _decimal_key(Decimal(value), sig)
+    exponent = math.floor(math.log10(magnitude))
+    # as in _add_floats: log10 can be off by one next to a power of ten
+    if magnitude < _POW10_LIST[exponent + _POW10_BIAS]:
+        exponent -= 1
+    if magnitude >= _POW10_LIST[exponent + 1 + _POW10_BIAS]:
+        exponent += 1
+    decimals = max(sig - 1 - exponent, 0)
+    mantissa = round(value * _POW10_LIST[decimals + _POW10_BIAS])  # half to even, as np.rint
+    if mantissa == 0:
+        return _pack(0, 0)
+    exponent = -decimals
+    while mantissa % 10 == 0:
+        mantissa //= 10
+        exponent += 1
+    return _pack(mantissa, exponent)
+
+
+class _SmallKeys:
+    """A small table's rows of cell keys (:func:`_small_keys`), with the bag of each column and of
+    the rows, counted when first needed."""
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+        self._columns: list[Counter] | None = None
+        self._bag: Counter | None = None
+
+    def columns(self) -> list[Counter]:
+        if self._columns is None:
+            self._columns = [Counter(column) for column in zip(*self.rows)]
+        return self._columns
+
+    def bag(self) -> Counter:
+        if self._bag is None:
+            self._bag = Counter(self.rows)
+        return self._bag
+
+
 def _bags_relate(a: Counter, b: Counter, rel: str) -> bool:
     if rel == "eq":
-        return a == b
+        return dict.__eq__(a, b)  # counted from rows: no zero counts, so equal dicts are equal bags
     if rel == "ge":
         a, b = b, a
-    return all(b[k] >= n for k, n in a.items())
+    get = b.get
+    return all(get(k, 0) >= n for k, n in a.items())
 
 
 def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarget | None) -> TableComparison | None:
@@ -1223,23 +1292,29 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
     pred_keys = _small_keys(pred, sig)
     if pred_keys is None:
         return None
-    gold_keys = prepared.small_keys() if prepared is not None else _small_keys(gold, sig)
+    if prepared is not None:
+        gold_keys = prepared.small_keys()
+    else:
+        keys = _small_keys(gold, sig)
+        gold_keys = _SmallKeys(keys) if keys is not None else None
     if gold_keys is None:
         return None
     pred_is_narrow, rel = _orientation(pred, gold)
-    a, b = (pred_keys, gold_keys) if pred_is_narrow else (gold_keys, pred_keys)
-    width_a, width_b = len(a[0]), len(b[0])
-    a_columns = [Counter(row[j] for row in a) for j in range(width_a)]
-    b_columns = [Counter(row[k] for row in b) for k in range(width_b)]
+    a, b = (_SmallKeys(pred_keys), gold_keys) if pred_is_narrow else (gold_keys, _SmallKeys(pred_keys))
+    width_a, width_b = len(a.rows[0]), len(b.rows[0])
+    a_columns, b_columns = a.columns(), b.columns()
     fits = [[k for k in range(width_b) if _bags_relate(a_columns[j], b_columns[k], rel)] for j in range(width_a)]
     if math.prod(map(len, fits)) > _SMALL_PAIRINGS:
         return None  # many columns alike: the full search prunes better
-    a_bag = Counter(a)
+    if not all(fits):
+        return _bag_comparison(pred, gold, None, ordered=False)  # a column fits nowhere: no pairing
     found: list[tuple[int, ...]] = []
     for injection in itertools.product(*fits):
         if len(set(injection)) < width_a:
             continue
-        if _bags_relate(a_bag, Counter(tuple(row[k] for k in injection) for row in b), rel):
+        b_bag = b.bag() if injection == tuple(range(width_b)) else Counter(
+            tuple(row[k] for k in injection) for row in b.rows)
+        if _bags_relate(a.bag(), b_bag, rel):
             found.append(injection)
             if len(found) > 1:
                 return None
