@@ -98,17 +98,30 @@ def skyrl_factory(spider: Path):
     return make
 
 
-def play_both(tasks, decompositions, make_skyrl, rounds: int, block: int = 20) -> list[dict]:
+def forget_everything_learned() -> None:
+    """Empty every memo of querygym's modules (parsed fragments, rendered names, ...), so that a
+    round plays its questions as new ones, not as a replay of the last round's."""
+    for name, module in list(sys.modules.items()):
+        if name == "querygym" or name.startswith("querygym."):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
+def play_both(load_tasks, decompositions, make_skyrl, rounds: int, block: int = 20) -> list[dict]:
     """Both environments in turn on blocks of ``block`` questions (querygym then SkyRL-gym), over
     all the questions, ``rounds`` times: a change of the machine's load weighs on both alike, and
-    each round gives a ratio.  Medians in ms, wall clock and CPU time."""
-    env = QueryGymEnv(tasks, max_steps=100)
-    playable = [t for t in tasks if t.playable]
+    each round gives a ratio.  Every round starts cold: tasks loaded again (no target kept from the
+    last round), a new environment, querygym's memos emptied.  Medians in ms, wall clock and CPU time."""
     results = []
-    try:
-        for _ in range(rounds):
-            times = {k: [] for k in ("step", "engine", "sql", "solution", "step cpu", "engine cpu", "sql cpu",
-                                     "solution cpu")}
+    for _ in range(rounds):
+        tasks = load_tasks()
+        forget_everything_learned()
+        env = QueryGymEnv(tasks, max_steps=100)
+        playable = [t for t in tasks if t.playable]
+        times = {k: [] for k in ("step", "engine", "sql", "solution", "step cpu", "engine cpu", "sql cpu",
+                                 "solution cpu")}
+        try:
             for start in range(0, len(playable), block):
                 chunk = playable[start:start + block]
                 for task in chunk:
@@ -118,10 +131,10 @@ def play_both(tasks, decompositions, make_skyrl, rounds: int, block: int = 20) -
                 if make_skyrl is not None:
                     for task in chunk:
                         skyrl_episode(make_skyrl, task, times)
-            results.append({key: (statistics.median(v) * 1e3 if v else float("nan")) for key, v in times.items()}
-                           | {"steps": len(times["step"]), "peer_steps": len(times["sql"])})
-    finally:
-        env.close()
+        finally:
+            env.close()
+        results.append({key: (statistics.median(v) * 1e3 if v else float("nan")) for key, v in times.items()}
+                       | {"steps": len(times["step"]), "peer_steps": len(times["sql"])})
     return results
 
 
@@ -132,15 +145,18 @@ def main() -> None:
     parser.add_argument("--random-steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="times both environments play every question, in turn")
     args = parser.parse_args()
-    tasks = querygym.load_bird(args.spider / "dev_bird_format_19db.json", args.spider / "database")
-    tasks = list(tasks)[: args.limit or None]
+    def load_tasks():
+        tasks = querygym.load_bird(args.spider / "dev_bird_format_19db.json", args.spider / "database")
+        return list(tasks)[: args.limit or None]
+
+    tasks = load_tasks()
     decompositions = oracle_decompositions(tasks)
     try:
         make_skyrl = skyrl_factory(args.spider)
     except ImportError as exc:
         make_skyrl = None
         why = exc
-    for number, times in enumerate(play_both(tasks, decompositions, make_skyrl, args.rounds), 1):
+    for number, times in enumerate(play_both(load_tasks, decompositions, make_skyrl, args.rounds), 1):
         print(f"round {number}")
         print(f"  querygym  Spider dev, SQLite: {times['steps']} operation steps, median step "
               f"{times['step']:.3f} ms (CPU {times['step cpu']:.3f}), bare engine {times['engine']:.3f} ms "

@@ -29,6 +29,7 @@ from typing import Any, Callable, ClassVar, Iterable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
@@ -123,9 +124,12 @@ def parenthesis_depth(sql: str, dialect) -> int:
     2
     """
     try:
-        tokens = sqlglot.tokenize(sql, read=dialect)
+        return _deepest_parenthesis(_reader(dialect).tokenize(sql))
     except (TokenError, ParseError):
         return 0
+
+
+def _deepest_parenthesis(tokens) -> int:
     depth = deepest = 0
     for token in tokens:
         if token.token_type == TokenType.L_PAREN:
@@ -136,41 +140,19 @@ def parenthesis_depth(sql: str, dialect) -> int:
     return deepest
 
 
+@functools.lru_cache(maxsize=None)
+def _reader(dialect: str) -> Dialect:
+    """sqlglot's dialect object for ``dialect``, looked up once."""
+    return Dialect.get_or_raise(dialect)
+
+
 def expression_depth(tree: exp.Expression) -> int:
     """The depth of an expression tree, counted without recursion.
 
     >>> expression_depth(sqlglot.parse_one("1 + 1 + 1"))
     3
     """
-    deepest = 0
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        for child in node.iter_expressions():
-            stack.append((child, depth + 1))
-    return deepest
-
-
-def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression | None]:
-    """``sqlglot.parse`` with the nesting limits enforced: SQL nested too deeply raises
-    :func:`nesting_error` (a :class:`PlanError`) instead of exhausting Python's stack.
-    Parse errors propagate as sqlglot raises them.
-    """
-    parens = parenthesis_depth(sql, read)
-    if parens > MAX_PARENTHESES:
-        raise nesting_error(what, text, f"{parens} levels of parentheses")
-    try:
-        statements = sqlglot.parse(sql, read=read)
-    except RecursionError:  # a chain of unary operators (NOT NOT ..., - - ...) recurses as deeply
-        raise nesting_error(what, text, "deeper than the SQL parser can read") from None
-    for statement in statements:
-        depth = expression_depth(statement) if statement is not None else 0
-        if depth > MAX_EXPRESSION_DEPTH:
-            raise nesting_error(what, text, f"an expression tree {depth} levels deep")
-        if statement is not None:
-            forget_positions(statement)
-    return statements
+    return _walk(tree, forget=False)
 
 
 _POSITIONS = frozenset({"line", "col", "start", "end"})
@@ -182,14 +164,49 @@ def forget_positions(tree: exp.Expression) -> None:
     Nothing reads them once a fragment is parsed, and every copy of a tree would copy them:
     a parsed fragment copies about five times faster without.  Other metadata is kept.
     """
-    for node in tree.walk():
-        meta = node._meta  # read without the ``meta`` property, which would create an empty dict
-        if meta:
-            if meta.keys() <= _POSITIONS:
-                node._meta = None
-            else:
-                for key in _POSITIONS & meta.keys():
-                    del meta[key]
+    _walk(tree, forget=True)
+
+
+def _walk(tree: exp.Expression, *, forget: bool) -> int:
+    """The depth of ``tree`` (see :func:`expression_depth`), forgetting positions on the way when asked."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if forget:
+            meta = node._meta  # read without the ``meta`` property, which would create an empty dict
+            if meta:
+                if meta.keys() <= _POSITIONS:
+                    node._meta = None
+                else:
+                    for key in _POSITIONS & meta.keys():
+                        del meta[key]
+        for child in node.iter_expressions():
+            stack.append((child, depth + 1))
+    return deepest
+
+
+def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression | None]:
+    """``sqlglot.parse`` with the nesting limits enforced: SQL nested too deeply raises
+    :func:`nesting_error` (a :class:`PlanError`) instead of exhausting Python's stack.
+    Parse errors propagate as sqlglot raises them.  The trees come without source positions
+    (:func:`forget_positions`).
+    """
+    reader = _reader(read)
+    tokens = reader.tokenize(sql)  # read once: for the parentheses, then for the parser
+    parens = _deepest_parenthesis(tokens)
+    if parens > MAX_PARENTHESES:
+        raise nesting_error(what, text, f"{parens} levels of parentheses")
+    try:
+        statements = reader.parser().parse(tokens, sql)
+    except RecursionError:  # a chain of unary operators (NOT NOT ..., - - ...) recurses as deeply
+        raise nesting_error(what, text, "deeper than the SQL parser can read") from None
+    for statement in statements:
+        depth = _walk(statement, forget=True) if statement is not None else 0
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise nesting_error(what, text, f"an expression tree {depth} levels deep")
+    return statements
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:

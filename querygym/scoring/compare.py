@@ -744,6 +744,12 @@ def _encode_tables(tables: list[_Table], sig: int,
                    known: dict[object, int] | None = None) -> tuple[list[_Encoded], dict[object, int]]:
     """:func:`_encode`, continuing the object codes of ``known`` (key -> code) when given;
     also returns the key -> code map of the objects met (``known`` excluded)."""
+    if all(t.rows is not None and t.width and t.n_rows * t.width <= _KEYED_CELLS for t in tables):
+        keyed = [_small_keys(t, sig) for t in tables]
+        if all(k is not None for k in keyed):
+            encoded = _encode_keyed(tables, keyed, known)
+            if encoded is not None:
+                return encoded
     prepared: list = []
     for table in tables:
         for column in table.columns():
@@ -793,6 +799,48 @@ def _encode_tables(tables: list[_Table], sig: int,
         end = start + table.width
         result.append(_Encoded(columns[start:end], profiles[start:end]))
         start = end
+    return result, met
+
+
+#: tables of at most this many cells are encoded from their cell keys (:func:`_encode_keyed`)
+_KEYED_CELLS = 2400
+
+
+def _encode_keyed(tables: list[_Table], keyed: list[list[tuple]],
+                  known: dict[object, int] | None) -> tuple[list[_Encoded], dict[object, int]] | None:
+    """:func:`_encode_tables` for small tables of plain values, from their rows of cell keys
+    (:func:`_small_keys`): a number's code is its key, and texts get codes in the order the
+    vectorised path gives them (column by column, in order of first appearance), so both paths
+    encode a table identically.  None when a number is keyed as an object (an infinity, a number
+    too large to pack): the vectorised path orders those after the texts of their column."""
+    met: dict[object, int] = {}
+    known = known or {}
+    fresh = _OBJECT_CODE_BASE + len(known)
+    result = []
+    for table, rows in zip(tables, keyed):
+        columns, profiles = [], []
+        for j in range(table.width):
+            codes = []
+            for row in rows:
+                key = row[j]
+                if type(key) is int:
+                    codes.append(key)
+                elif key is _NULL_KEY:
+                    codes.append(_NULL_CODE)
+                else:
+                    obj = key[1]
+                    if type(obj) is not str and type(obj) is not bytes:
+                        return None
+                    code = known.get(obj)
+                    if code is None:
+                        code = met.get(obj)
+                        if code is None:
+                            code = met[obj] = fresh + len(met)
+                    codes.append(code)
+            column = np.array(codes, dtype=np.int64)
+            columns.append(column)
+            profiles.append(np.unique(column, return_counts=True))
+        result.append(_Encoded(columns, profiles))
     return result, met
 
 

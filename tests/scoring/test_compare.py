@@ -657,13 +657,37 @@ TRICKY_CELLS = st.sampled_from([
 
 
 def full_path(pred, gold, **kwargs):
-    """compare_tables with the small-table path switched off."""
-    saved = compare_module._SMALL_ROWS
-    compare_module._SMALL_ROWS = 0
+    """compare_tables with the small-table path, and the encoding of small tables from cell keys,
+    switched off."""
+    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS
+    compare_module._SMALL_ROWS = compare_module._KEYED_CELLS = 0
     try:
         return compare_tables(pred, gold, **kwargs)
     finally:
-        compare_module._SMALL_ROWS = saved
+        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS = saved
+
+
+def _encoded(tables, known, keyed):
+    saved = compare_module._KEYED_CELLS
+    compare_module._KEYED_CELLS = saved if keyed else 0
+    try:
+        encoded, met = compare_module._encode_tables(tables, 9, known)
+    finally:
+        compare_module._KEYED_CELLS = saved
+    return [([c.tolist() for c in e.columns], [(v.tolist(), n.tolist()) for v, n in e.profiles]) for e in encoded], met
+
+
+@settings(max_examples=500)
+@given(tables(cells=TRICKY_CELLS, min_rows=0, max_rows=8, max_width=5), st.data())
+def test_small_tables_encode_from_cell_keys_as_the_vectorised_path_does(rows, data):
+    width = len(rows[0]) if rows else data.draw(st.integers(1, 5))
+    other = data.draw(st.lists(st.tuples(*[TRICKY_CELLS] * width), min_size=1, max_size=6))
+    tables = [compare_module._Table.of(rows, "a"), compare_module._Table.of(other, "b")]
+    for table in tables:
+        table.adopt_width(width)
+    known = compare_module._encode_tables([compare_module._Table.of(other, "g")], 9)[1] if data.draw(
+        st.booleans()) else None
+    assert _encoded(tables, known, keyed=True) == _encoded(tables, known, keyed=False)
 
 
 @settings(max_examples=600)
@@ -713,3 +737,11 @@ def test_the_small_table_path_is_taken_for_small_plain_tables():
     twin = compare_module._Table.of([(1, 1)], "t")
     assert compare_module._compare_small(twin, twin, 9, None) is None
     assert compare_tables([(1, 1)], [(1, 1)]).equal
+
+
+def test_the_keyed_encoding_is_used_for_plain_small_tables_and_not_for_numbers_keyed_as_objects():
+    plain = compare_module._Table.of([(1, "a"), (2.5, "b"), (None, "a")], "t")
+    assert compare_module._encode_keyed([plain], [compare_module._small_keys(plain, 9)], None) is not None
+    assert _encoded([plain], None, keyed=True) == _encoded([plain], None, keyed=False)
+    infinite = compare_module._Table.of([(float("inf"), "a")], "t")
+    assert compare_module._encode_keyed([infinite], [compare_module._small_keys(infinite, 9)], None) is None
