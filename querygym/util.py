@@ -50,8 +50,15 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @functools.lru_cache(maxsize=None)
+def sqlglot_dialect(name: str) -> Dialect:
+    """sqlglot's dialect object called ``name``, made once (sqlglot makes a new one, with a new
+    tokenizer and parser settings, every time it is given the name)."""
+    return Dialect.get_or_raise(name)
+
+
+@functools.lru_cache(maxsize=None)
 def _keywords(dialect: str) -> frozenset[str]:
-    tokenizer = Dialect.get_or_raise(dialect).tokenizer_class
+    tokenizer = sqlglot_dialect(dialect).tokenizer_class
     return frozenset(word for key in tokenizer.KEYWORDS for word in key.split()[:1] if word.isalpha())
 
 

@@ -31,7 +31,7 @@ from querygym.dialects.transforms import (
 )
 from querygym.errors import InvalidArgumentError, UnknownDialectError
 from querygym.schema import Column, DatabaseSchema, ForeignKey, TableSchema
-from querygym.util import did_you_mean
+from querygym.util import did_you_mean, sqlglot_dialect
 
 ENTRY_POINT_GROUP = "querygym.dialects"
 _REGISTRY: dict[str, type["Dialect"]] = {}
@@ -106,7 +106,7 @@ class Dialect:
     # ------------------------------------------------------------------ SQL
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
         """``expression`` as this engine's SQL text (identifiers quoted)."""
-        return self.prepare(expression).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty)
+        return self.prepare(expression).sql(dialect=sqlglot_dialect(self.sqlglot_dialect), identify=True, pretty=pretty)
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
@@ -499,7 +499,8 @@ class Dialect:
             this=body, alias=exp.TableAlias(this=exp.to_identifier(node.id, quoted=True)))
         self._context_ctes = {n.id: n.expression for n in plan.lineage(node)}
         try:
-            text = self.prepare(item).sql(dialect=self.sqlglot_dialect, identify=True, pretty=pretty, copy=False)
+            text = self.prepare(item).sql(dialect=sqlglot_dialect(self.sqlglot_dialect), identify=True, pretty=pretty,
+                                           copy=False)
         finally:
             self._context_ctes = {}
         if cache is not None:

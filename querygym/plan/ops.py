@@ -29,7 +29,6 @@ from typing import Any, Callable, ClassVar, Iterable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
@@ -37,7 +36,7 @@ from querygym.actions.catalog import Action
 from querygym.errors import PlanError
 from querygym.plan.graph import NODE_ID, PlanGraph, PlanNode
 from querygym.schema import Column, DatabaseSchema, find_named
-from querygym.util import did_you_mean
+from querygym.util import did_you_mean, sqlglot_dialect
 
 PLACEHOLDER = "__querygym_input__"
 
@@ -124,7 +123,7 @@ def parenthesis_depth(sql: str, dialect) -> int:
     2
     """
     try:
-        return _deepest_parenthesis(_reader(dialect).tokenize(sql))
+        return _deepest_parenthesis(sqlglot_dialect(dialect).tokenize(sql))
     except (TokenError, ParseError):
         return 0
 
@@ -138,12 +137,6 @@ def _deepest_parenthesis(tokens) -> int:
         elif token.token_type == TokenType.R_PAREN:
             depth -= 1
     return deepest
-
-
-@functools.lru_cache(maxsize=None)
-def _reader(dialect: str) -> Dialect:
-    """sqlglot's dialect object for ``dialect``, looked up once."""
-    return Dialect.get_or_raise(dialect)
 
 
 def expression_depth(tree: exp.Expression) -> int:
@@ -193,7 +186,7 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
     Parse errors propagate as sqlglot raises them.  The trees come without source positions
     (:func:`forget_positions`).
     """
-    reader = _reader(read)
+    reader = sqlglot_dialect(read)
     tokens = reader.tokenize(sql)  # read once: for the parentheses, then for the parser
     parens = _deepest_parenthesis(tokens)
     if parens > MAX_PARENTHESES:
