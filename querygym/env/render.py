@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any, Sequence
 
 
 def format_value(value: Any, max_width: int = 40) -> str:
-    """One value as observations show it: NULL for None, numbers without noise, text clipped."""
-    if value is None:
+    r"""One value as observations show it: NULL for None, numbers without noise, text clipped.
+
+    >>> [format_value(v) for v in (None, 3, 2.0, 0.5, float("inf"), "a\tb")]
+    ['NULL', '3', '2.0', '0.5', 'inf', 'a b']
+    """
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif kind is int:
+        text = str(value)
+    elif value is None:
         text = "NULL"
     elif isinstance(value, float):
-        text = repr(value) if value != int(value) or abs(value) >= 1e16 else f"{value:.1f}"
+        # whole numbers with one decimal; NaN, infinities and fractions as Python writes them
+        whole = math.isfinite(value) and value == int(value) and abs(value) < 1e16
+        text = f"{value:.1f}" if whole else repr(float(value))
     elif isinstance(value, Decimal):
         text = str(value)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         text = f"<{len(bytes(value))} bytes>"
     else:
         text = str(value)
-    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
+    if "\n" in text or "\r" in text or "\t" in text:
+        text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
 

@@ -48,6 +48,7 @@ class RewardTracker:
     def __init__(self, config: RewardConfig):
         self.config = config
         self.partial_paid = False
+        self._terms = asdict(config)  # the config as a dict, read once (it is frozen)
 
     def score(self, kind: str, relation: str | None = None, report: dict | None = None) -> dict:
         """Score one step from its observation kind, its table's relation to the target and the submitted
@@ -65,4 +66,4 @@ class RewardTracker:
             self.partial_paid = True
             parts["partial"] = c.partial
         total = round(sum(parts.values()), 12)
-        return {**parts, "relation": relation, "total": total, "config": asdict(c)}
+        return {**parts, "relation": relation, "total": total, "config": dict(self._terms)}

@@ -51,3 +51,10 @@ def test_run_sql_applies_steps_until_the_first_that_fails(episode):
     assert last.node.id == detail["final_cte_id"]
     text, detail, last = episode.run_sql("SELECT nope FROM regions")
     assert detail["failed_step"] == 1 and "nope" in detail["error"]["message"]
+
+
+def test_a_table_holding_an_infinity_is_shown(episode):
+    made = apply(episode, '["perform_projection", "regions", "regions.region_id, 1e999 AS big, -1e999 AS small"]')
+    assert made.kind == "cte", made.text
+    assert made.result.rows[0][1:] == (float("inf"), float("-inf"))
+    assert "| inf | -inf" in made.text
