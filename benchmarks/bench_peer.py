@@ -9,7 +9,7 @@
    ``<solution>`` turn (execute both, compare), on the same databases.
 3. The random agent's steps per second on the built-in tasks.
 
-The two play blocks of 20 questions in turn, over every question, ``--rounds`` times, and the
+The two play blocks of 50 questions in turn, over every question, ``--rounds`` times, and the
 ratio querygym / SkyRL of the median steps is printed for each round, by wall clock and by CPU
 time (which moves less when other programs share the machine); if SkyRL-gym cannot be installed or
 imported, the script says exactly why and prints querygym's figures alone.
@@ -108,7 +108,7 @@ def forget_everything_learned() -> None:
                     value.cache_clear()
 
 
-def play_both(load_tasks, decompositions, make_skyrl, rounds: int, block: int = 20) -> list[dict]:
+def play_both(load_tasks, decompositions, make_skyrl, rounds: int, block: int = 50) -> list[dict]:
     """Both environments in turn on blocks of ``block`` questions (querygym then SkyRL-gym), over
     all the questions, ``rounds`` times: a change of the machine's load weighs on both alike, and
     each round gives a ratio.  Every round starts cold: tasks loaded again (no target kept from the

@@ -143,14 +143,15 @@ class Dialect:
             group = select.args.get("group")
             if group is None and not aggregates:
                 continue
-            grouped = {g.sql() for g in group.expressions} if group is not None else set()
+            grouped = {g.sql(dialect=_GENERIC) for g in group.expressions} if group is not None else set()
             grouped_names = {g.name for g in group.expressions if isinstance(g, exp.Column) and not g.table} \
                 if group is not None else set()
             aliases = {item.alias for item in select.expressions if isinstance(item, exp.Alias)}
             extremes = [a for a in aggregates if isinstance(a, (exp.Max, exp.Min))]
             for item in select.expressions:
                 value = item.this if isinstance(item, exp.Alias) else item
-                if value.sql() in grouped or (isinstance(item, exp.Alias) and item.alias in grouped_names):
+                if (value.sql(dialect=_GENERIC) in grouped
+                        or (isinstance(item, exp.Alias) and item.alias in grouped_names)):
                     continue  # grouped itself, or by its output name
                 for column in list(value.find_all(exp.Column)):
                     if isinstance(column.this, exp.Star) or column.find_ancestor(exp.Select) is not select:
@@ -158,7 +159,7 @@ class Dialect:
                     inside = column.find_ancestor(exp.AggFunc)
                     if inside is not None and inside.find_ancestor(exp.Select) is select and is_aggregate(inside):
                         continue
-                    if column.sql() in grouped or (not column.table and column.name in aliases):
+                    if column.sql(dialect=_GENERIC) in grouped or (not column.table and column.name in aliases):
                         continue
                     if len(extremes) == 1:
                         largest = isinstance(extremes[0], exp.Max)
@@ -287,7 +288,7 @@ class Dialect:
         if isinstance(node, (exp.Paren, exp.Alias)) or (values and isinstance(node, exp.Neg)):
             return self._typed(node.this, ctes, depth + 1, context, values)
         if isinstance(node, exp.Cast):
-            return type_kind(node.to.sql()), depth
+            return type_kind(node.to.sql(dialect=_GENERIC)), depth
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
             return self._typed(node.this.expressions[0], ctes, depth + 1, node.this, values)
         if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
@@ -368,12 +369,12 @@ class Dialect:
             order = select.args.get("order")
             if order is None:
                 continue
-            present = {o.this.sql() for o in order.expressions}
+            present = {o.this.sql(dialect=_GENERIC) for o in order.expressions}
             present |= {o.this.name for o in order.expressions if isinstance(o.this, exp.Column)}
             for column in self._tie_breakers(select, ctes):
-                if column.sql() not in present and column.name not in present:
+                if column.sql(dialect=_GENERIC) not in present and column.name not in present:
                     order.append("expressions", exp.Ordered(this=column, desc=False, nulls_first=True))
-                    present.add(column.sql())
+                    present.add(column.sql(dialect=_GENERIC))
         return expression
 
     def _tie_breakers(self, select: exp.Select, ctes: dict[str, exp.Expression]) -> list[exp.Column]:
@@ -529,7 +530,8 @@ class Dialect:
         keeps (its values, types and comparison semantics), or None when no query can, and the node
         must be computed again instead.  ``SELECT * FROM name`` for an engine whose tables keep the
         query's column types."""
-        return f"SELECT * FROM {exp.to_identifier(name, quoted=True).sql(dialect=self.sqlglot_dialect)}"
+        table = exp.to_identifier(name, quoted=True).sql(dialect=sqlglot_dialect(self.sqlglot_dialect))
+        return f"SELECT * FROM {table}"
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """A SQLAlchemy engine whose connections are read-only and honour ``guard``'s deadline."""
@@ -577,6 +579,10 @@ class Dialect:
                 )
                 tables.append(TableSchema(tname, cols, pk, fks))
         return self.remember(DatabaseSchema(db_id, tuple(tables)))
+
+
+#: sqlglot's dialect-neutral SQL, for texts compared with each other (made once)
+_GENERIC = sqlglot_dialect("")
 
 
 @functools.lru_cache(maxsize=4096)

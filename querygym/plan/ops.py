@@ -203,12 +203,13 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
-    """The fragment's SELECT, a fresh copy of the one parsed the first time (agents repeat
-    fragments and parsing costs more than copying), or the PlanError it gave."""
+    """The fragment's SELECT as parsed the first time (agents repeat fragments), or the PlanError
+    it gave.  The tree is shared by every later parse of the same text: it is only read, and what
+    goes into a plan is a resolved copy (:meth:`Resolver.resolve` copies)."""
     select, error = _parsed(sql, dialect.input_dialect, dialect.forbidden_functions, what, text)
     if error is not None:
         raise PlanError(error)
-    return select.copy()
+    return select
 
 
 @functools.lru_cache(maxsize=4096)
@@ -528,7 +529,7 @@ def _infer_type(expression: exp.Expression, resolver: Resolver) -> str:
     if isinstance(expression, (exp.Sum, exp.Min, exp.Max)):
         return _infer_type(expression.this, resolver)
     if isinstance(expression, exp.Cast):
-        return expression.to.sql().upper()
+        return expression.to.sql(dialect=sqlglot_dialect("")).upper()
     if isinstance(expression, exp.Literal):
         return "TEXT" if expression.is_string else ("INTEGER" if expression.is_int else "REAL")
     if isinstance(expression, (exp.Predicate, exp.Not, exp.And, exp.Or)):
@@ -571,7 +572,7 @@ def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool =
             name = resolved.name
         else:
             inner = original.this if isinstance(original, exp.Alias) else original
-            name = inner.sql(dialect=dialect.input_dialect)
+            name = inner.sql(dialect=sqlglot_dialect(dialect.input_dialect))
         if name.casefold() in taken:
             base = f"{resolved.table}_{name}" if isinstance(resolved, exp.Column) and resolved.table else name
             candidate, n = base, 2
@@ -695,7 +696,8 @@ class FilterOp(Operation):
         condition = resolver.resolve(parse_condition(action["conditions"], ctx.dialect))
         _no_aggregates(condition, "A filter condition")
         projection = _projection_param(action, "projected_columns", resolver)
-        body = _select(projection, src).where(condition, copy=False)
+        body = _select(projection, src)
+        body.set("where", exp.Where(this=condition))  # the builder's .where() costs more than the step's SQL
         ordered, ordering = _carry_order(body, src, projection)
         return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
 
@@ -780,14 +782,14 @@ def _ordering_over_output(keys: list[exp.Ordered], projection: Projection) -> tu
     by_sql = {}
     for col, item in zip(projection.schema, projection.items):
         inner = item.this if isinstance(item, exp.Alias) else item
-        by_sql[inner.sql()] = col.name
+        by_sql[inner.sql(dialect=sqlglot_dialect(""))] = col.name
     for key in keys:
         expression = key.this
         name = None
         if isinstance(expression, exp.Column) and not expression.table:
             name = next((c.name for c in projection.schema if c.name == expression.name), None)
         if name is None:
-            name = by_sql.get(expression.sql())
+            name = by_sql.get(expression.sql(dialect=sqlglot_dialect("")))
         if name is None:
             return None
         out.append(_ordered_by_name(key, name))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import querygym
 from tests.support import builtin_rows
 from querygym.env.environment import QueryGymEnv
+from querygym.plan import ops
 from querygym.plan.ops import forget_positions, parse_guarded
 
 DB = querygym.builtin_database()
@@ -262,3 +263,23 @@ def test_parsed_fragments_forget_source_positions_and_keep_other_metadata():
     column = marked.find(sqlglot.exp.Column)
     assert column.meta == {"case_sensitive": True}
     assert tree.copy().sql() == tree.sql() == "SELECT a.x, COUNT(*) FROM t AS a WHERE a.y > 1"
+
+
+def test_a_fragment_parsed_once_is_shared_and_never_changed_by_the_steps_that_use_it(env):
+    condition = "regions.region_id < 3 AND regions.country IN (SELECT country FROM regions)"
+    columns = "region_name, COUNT(*) AS n, UPPER(country)"
+    dialect = env.episode.dialect
+
+    def parsed():
+        return [ops._parse(f"SELECT 1 FROM {ops.PLACEHOLDER} WHERE {condition}\n", dialect, "condition", condition),
+                ops._parse(f"SELECT {columns}\nFROM {ops.PLACEHOLDER}", dialect, "column list", columns)]
+
+    before = parsed()
+    texts = [tree.sql() for tree in before]
+    for _ in range(2):
+        for action in (["perform_filter", "regions", condition, "region_name, country"],
+                       ["perform_aggregate", "regions", "region_name, country", columns]):
+            assert env.step(action)[4]["kind"] == "cte"
+    after = parsed()
+    assert all(a is b for a, b in zip(after, before))  # the same trees, read again
+    assert [tree.sql() for tree in after] == texts  # and no step changed them
