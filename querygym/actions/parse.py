@@ -43,6 +43,14 @@ def extract_candidates(text: str) -> list[list[Any]]:
 
     When the text has an ``Action:`` marker, only what follows the last marker counts.
     """
+    if text[:1] == "[" and text[-1:] == "]":  # a bare JSON list, as programs send it: read at once
+        try:
+            value = _DECODER.decode(text)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            if value and isinstance(value, list) and isinstance(value[0], str) and not _ACTION_MARK.search(text):
+                return [value]
     marks = list(_ACTION_MARK.finditer(text))
     if marks:
         tail = text[marks[-1].end():]
@@ -56,8 +64,11 @@ def extract_candidates(text: str) -> list[list[Any]]:
     return found
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _scan(text: str) -> list[list[Any]]:
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     matches: dict[int, int | None] = {}  # bracket matches found so far, so a scan is linear, not quadratic
     out: list[list[Any]] = []
     i = 0

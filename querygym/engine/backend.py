@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -149,8 +149,7 @@ class Backend:
                 source = cursor if self.dialect.fetch_from_driver else result
                 types = tuple(d[1] for d in description) or None
                 if columnar is not None:
-                    return replace(self._fetch_columnar(source, columns, max_rows, columnar, count, limit),
-                                   types=types)
+                    return self._fetch_columnar(source, columns, types, max_rows, columnar, count, limit)
                 if max_rows is None:
                     rows = source.fetchall()
                     truncated = False
@@ -182,15 +181,15 @@ class Backend:
                     pass
         return Result(columns, rows, truncated, total if (count or not truncated) else None, types=types)
 
-    def _fetch_columnar(self, source, columns: tuple[str, ...], max_rows: int | None, keep: int, count: bool,
-                        limit: float | None) -> Result:
+    def _fetch_columnar(self, source, columns: tuple[str, ...], types: tuple | None, max_rows: int | None,
+                        keep: int, count: bool, limit: float | None) -> Result:
         """Rows read in batches into column arrays; the first ``keep`` kept as tuples (see :meth:`execute`)."""
         width = len(columns)
         first = source.fetchmany(_COUNT_CHUNK if max_rows is None else min(_COUNT_CHUNK, max_rows + 1))
         if len(first) < _COUNT_CHUNK and (max_rows is None or len(first) <= max_rows):
             # the whole result in one batch: rows, as without columnar (small tables compare fastest so)
             rows = first if not first or type(first[0]) is tuple else [tuple(r) for r in first]
-            return Result(columns, rows, False, len(rows))
+            return Result(columns, rows, False, len(rows), types=types)
         head: list[tuple] = []
         parts: list[list[np.ndarray]] = [[] for _ in range(width)]
         fetched, truncated = 0, False
@@ -219,7 +218,7 @@ class Backend:
                 break
             total += len(chunk)
         data = tuple(_concatenate(p) for p in parts)
-        return Result(columns, head, truncated, total if (count or not truncated) else None, data)
+        return Result(columns, head, truncated, total if (count or not truncated) else None, data, types)
 
     def materialise(self, name: str, sql: str, *, timeout_s: float | None = ...) -> int | None:
         """Keep the rows of the read-only query ``sql`` as the temporary table ``name`` of this
