@@ -83,6 +83,10 @@ class Dialect:
     #: for an engine without ``result_cache``: at most this many rows of a result worth keeping are
     #: written into later statements as a typed ``VALUES`` list (:meth:`inline_select`); 0: never
     inline_rows: ClassVar[int] = 0
+    #: a result is kept once the statement returning it would compute this many intermediate
+    #: tables that are not kept (so statements stay this short however deep the plan); see
+    #: :class:`~querygym.engine.cache.ResultCache`
+    keep_after: ClassVar[int] = 4
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -473,15 +477,36 @@ class Dialect:
             parts = [self._stub(n.id, cached[n.id], pretty) if n.id in cached
                      else self._rendered(plan, n, pretty, main=False) for n in needed_nodes(plan, node, cached)]
         else:
-            parts = [self._rendered(plan, n, pretty, main=False) for n in plan.lineage(node)]
+            lineage = plan.lineage(node)
+            parts = [self._lineage_text(plan, lineage, pretty)] if lineage else []
         if node.ordered:
             main = self._rendered(plan, node, pretty, main=True)
         else:
             parts.append(self._rendered(plan, node, pretty, main=False))
             main = _select_all(node.id, self.sqlglot_dialect, pretty)
+            if not cached:  # the CTEs of this node's statement, for a next node that reads this one
+                self._remember_chain(plan, node, ", ".join(parts), len(lineage) + 1, pretty)
         if not parts:
             return main
         return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
+
+    def _lineage_text(self, plan, lineage: list, pretty: bool) -> str:
+        """The CTEs of ``lineage`` joined by commas.  A step that reads the table the last step
+        made extends that step's statement by one CTE: its text is taken as it was, so the
+        cost of a step does not grow with the length of a chain."""
+        cache = getattr(plan, "rendered", None)
+        if cache is not None:
+            hit = cache.get((self, "chain", pretty))
+            if hit is not None and hit[0] is lineage[-1] and hit[2] == len(lineage):
+                return hit[1]  # lineage is the last node's lineage and the node: what it was compiled with
+        return ", ".join(self._rendered(plan, n, pretty, main=False) for n in lineage)
+
+    def _remember_chain(self, plan, node, text: str, count: int, pretty: bool) -> None:
+        """Keep ``text``, the CTEs of ``node``'s lineage and of ``node`` (``count`` of them), for
+        :meth:`_lineage_text`; only the newest such text is kept, so memory does not grow with depth."""
+        cache = getattr(plan, "rendered", None)
+        if cache is not None:
+            cache[(self, "chain", pretty)] = (node, text, count)
 
     def _stub(self, node_id: str, select: str, pretty: bool) -> str:
         """``"T_k" AS (<select>)``: a node read from the table that keeps its rows."""

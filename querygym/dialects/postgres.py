@@ -169,6 +169,9 @@ class PostgresDialect(Dialect):
     # no temporary tables (the reader role may not create them): small results worth keeping are
     # written into later statements as typed VALUES instead (see inline_select)
     inline_rows = 2_000
+    # writing a small result into later statements costs no statement of its own (its rows are
+    # already fetched), so results are kept sooner than a temporary table would pay for itself
+    keep_after = 2
     #: the server SQLite databases are copied into (a PostgreSQL URL); None: the environment
     #: variable QUERYGYM_POSTGRES_URL, else the private server.
     server_url: str | None = None

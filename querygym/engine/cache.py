@@ -12,7 +12,8 @@ qg_...)``) instead of computing ``T_k`` and everything under it again.
 The choice (``policy="auto"``):
 
 * a node whose statement would hold ``max_pending`` or more uncached nodes is kept, so no
-  statement grows with the depth of the plan;
+  statement grows with the depth of the plan (the dialect's ``keep_after``: 4 where keeping
+  writes a table, 2 on PostgreSQL, where it writes rows already fetched into later statements);
 * a node that reads, through the nodes it would compute, at least ``source_rows`` rows of base
   tables or kept tables is kept: re-reading large inputs at every later step is what costs;
 * a node whose computed inputs took ``slow_s`` seconds or more is kept.
@@ -58,14 +59,14 @@ class Kept:
 class ResultCache:
     """The nodes of one episode's plan kept as temporary tables of its backend's session."""
 
-    def __init__(self, backend: Backend, *, policy: str = "auto", max_pending: int = 4,
+    def __init__(self, backend: Backend, *, policy: str = "auto", max_pending: int | None = None,
                  source_rows: int = 20_000, slow_s: float = 0.02):
         if policy not in POLICIES:
             raise InvalidArgumentError(f"unknown result cache policy {policy!r}; choose one of {', '.join(POLICIES)}")
         self.backend = backend
         dialect = backend.dialect
         self.policy = policy if (dialect.result_cache or dialect.inline_rows) else "never"
-        self.max_pending = max_pending
+        self.max_pending = dialect.keep_after if max_pending is None else max_pending
         self.source_rows = source_rows
         self.slow_s = slow_s
         self._kept: dict[str, Kept] = {}

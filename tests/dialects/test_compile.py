@@ -14,6 +14,9 @@ STEPS = [
     ["perform_order_by", "T_1", "T_1.total DESC"],
     ["perform_filter", "T_0", "T_0.list_price LIKE '1%' AND (T_0.list_price > 5) = 1"],
     ["perform_limit", "T_2", "2"],
+    # reads the last table and one of another branch: the last step's statement is not all it needs
+    ["perform_join", ["T_3", "T_1"], ["T_3.category = T_1.category"], ["INNER JOIN"]],
+    ["perform_filter", "T_5", "T_5.total > 0 OR T_5.total IS NULL"],  # reads the last table only: its statement extended
 ]
 
 
