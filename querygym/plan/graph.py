@@ -74,6 +74,10 @@ class PlanGraph:
         self._lineage: dict[str, frozenset[str]] = {}
         #: each added node's lineage as node numbers in order, made when first asked for
         self._order: dict[str, tuple[int, ...]] = {}
+        self._by_id: dict[str, PlanNode] = {}  # exact ids: most lookups, without the pattern
+        #: the lineage order of the last node asked about that is not (yet) in the plan: a step
+        #: asks about its new node several times before adding it
+        self._pending: tuple[PlanNode, tuple[int, ...]] | None = None
         #: what dialects rendered of this plan's nodes, by (dialect, node id, ...): (node, text).
         #: It lives and dies with the plan, so a new episode starts with an empty cache.
         self.rendered: dict[tuple, tuple[PlanNode, str]] = {}
@@ -104,6 +108,9 @@ class PlanGraph:
 
     def get(self, node_id: str) -> PlanNode | None:
         """The node with id ``node_id`` (like ``T_2``), or None when there is none."""
+        found = self._by_id.get(node_id)
+        if found is not None:
+            return found
         m = NODE_ID.match(node_id.strip())
         if not m:
             return None
@@ -132,7 +139,11 @@ class PlanGraph:
         if node.id != self.next_id:
             raise PlanError(f"node {node.id} cannot be added: the next id is {self.next_id}")
         self._nodes.append(node)
+        self._by_id[node.id] = node
         self._lineage[node.id] = self._lineage_ids(node)
+        if self._pending is not None and self._pending[0] is node:
+            self._order[node.id] = self._pending[1]
+        self._pending = None
         self.graph.add_node(node.id, kind="cte", node=node)
         for source in node.inputs:
             if self.get(source) is None:
@@ -148,8 +159,11 @@ class PlanGraph:
             order = self._order.get(node.id)
             if order is None:
                 order = self._order[node.id] = tuple(sorted(int(n[2:]) for n in self._lineage[node.id]))
+        elif self._pending is not None and self._pending[0] is node:
+            order = self._pending[1]
         else:
-            order = sorted(int(n[2:]) for n in self._lineage_ids(node))
+            order = tuple(sorted(int(n[2:]) for n in self._lineage_ids(node)))
+            self._pending = (node, order)
         return [self._nodes[i] for i in order]
 
     def _lineage_ids(self, node: PlanNode) -> frozenset[str]:
