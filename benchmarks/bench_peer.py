@@ -54,17 +54,21 @@ def querygym_episode(env: QueryGymEnv, task, decomposition, times: dict) -> None
         env.reset(options={"task_id": task.id})
     except querygym.errors.QueryGymError:
         return
+    shown = []
     for action in decomposition.actions:
         with Clock() as step:
             _, _, terminated, truncated, info = env.step(action)
         if info["kind"] == "cte":
-            with Clock() as engine:
-                env.episode.backend.execute(info["sql"], max_rows=env.max_result_rows)
-            for key, clock in (("step", step), ("engine", engine)):
-                times[key].append(clock.wall)
-                times[key + " cpu"].append(clock.cpu)
+            times["step"].append(step.wall)
+            times["step cpu"].append(step.cpu)
+            shown.append(info["sql"])
         if terminated or truncated or info["kind"] == "error":
             break
+    for sql in shown:  # the bare engine on each step's statement, after the episode's steps
+        with Clock() as engine:
+            env.episode.backend.execute(sql, max_rows=env.max_result_rows)
+        times["engine"].append(engine.wall)
+        times["engine cpu"].append(engine.cpu)
 
 
 def skyrl_episode(make_env, task, times: dict) -> None:
