@@ -294,6 +294,12 @@ class PreparedTarget:
             self._small = _SmallKeys(keys) if keys is not None else None
         return self._small
 
+    def texts(self) -> frozenset:
+        """:func:`_target_texts` of the target (found once)."""
+        if not hasattr(self, "_texts"):
+            self._texts = _target_texts(self.table)
+        return self._texts
+
     def encode(self, pred: _Table) -> _Encoded:
         """``pred``'s codes in the target's code space."""
         (encoded,), _ = _encode_tables([pred], self.sig_digits, self.object_codes)
@@ -1369,6 +1375,61 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
     return _bag_comparison(pred, gold, found[0] if found else None, ordered=False)
 
 
+#: whether a prediction that must hold every value of the target is first checked for the
+#: target's texts (see :func:`_text_missing`)
+_PRUNE_BY_TEXT = True
+_TEXTS_CHECKED = 64  # distinct texts of the target looked for, at most
+
+
+def _target_texts(gold: _Table) -> frozenset:
+    """Up to :data:`_TEXTS_CHECKED` distinct texts (str or bytes cells) of the target."""
+    found: set = set()
+    cells = (itertools.chain.from_iterable(gold.rows) if gold.rows is not None
+             else itertools.chain.from_iterable(c for c in gold.columns() if not _numeric(c)))
+    for value in cells:
+        if isinstance(value, (str, bytes)):
+            found.add(value)
+            if len(found) >= _TEXTS_CHECKED:
+                break
+    return frozenset(found)
+
+
+def _numeric(column) -> bool:
+    """Whether a column can hold only numbers (a numpy array or Series of a numeric dtype)."""
+    dtype = getattr(column, "dtype", None)
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+
+
+def _text_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None") -> bool:
+    """Whether no pairing of columns can relate ``pred`` to ``gold`` because a text of the target
+    appears nowhere in the prediction, when the relation would need every target value in it.
+
+    That is the case when the prediction has at least the target's columns and rows: whichever
+    way the row bags must stand (equal, or the target's inside the prediction's), every target
+    column is paired with one of the prediction's and every target row found there.  A text's key
+    equals only the same text, so its absence from the prediction's cells is a proof, found
+    without encoding the prediction (a large table of numbers next to a target holding a name
+    takes no time at all)."""
+    if not (gold.n_rows and pred.width and pred.width >= gold.width and pred.n_rows >= gold.n_rows):
+        return False
+    texts = prepared.texts() if prepared is not None else _target_texts(gold)
+    if not texts:
+        return False
+    remaining = set(texts)
+    try:
+        if pred.rows is not None:
+            remaining.difference_update(itertools.chain.from_iterable(pred.rows))
+        else:
+            for column in pred.columns():
+                if not _numeric(column):
+                    remaining.difference_update(column)
+                    if not remaining:
+                        break
+    except TypeError:  # an unhashable cell (a list, a dict): left to the full comparison
+        return False
+    return bool(remaining)
+
+
 def _orientation(pred: _Table, gold: _Table) -> tuple[bool, str]:
     """Whether the prediction is the narrower side (``a``, the one whose columns are paired into
     the other's), and the relation the row bags must stand in, ``a`` against ``b``."""
@@ -1408,6 +1469,8 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
         small = _compare_small(pred, gold, sig, prepared)
         if small is not None:
             return small
+    if _PRUNE_BY_TEXT and _text_missing(pred, gold, prepared):
+        return _bag_comparison(pred, gold, None, ordered=ordered)
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
     else:

@@ -656,15 +656,16 @@ TRICKY_CELLS = st.sampled_from([
 ])
 
 
-def full_path(pred, gold, **kwargs):
-    """compare_tables with the small-table path, and the encoding of small tables from cell keys,
-    switched off."""
-    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS
+def full_path(pred, gold, *, prune=False, **kwargs):
+    """compare_tables with the small-table path, the encoding of small tables from cell keys and
+    (unless ``prune``) the search for missing texts switched off."""
+    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_TEXT
     compare_module._SMALL_ROWS = compare_module._KEYED_CELLS = 0
+    compare_module._PRUNE_BY_TEXT = prune
     try:
         return compare_tables(pred, gold, **kwargs)
     finally:
-        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS = saved
+        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_TEXT = saved
 
 
 def _encoded(tables, known, keyed):
@@ -745,3 +746,40 @@ def test_the_keyed_encoding_is_used_for_plain_small_tables_and_not_for_numbers_k
     assert _encoded([plain], None, keyed=True) == _encoded([plain], None, keyed=False)
     infinite = compare_module._Table.of([(float("inf"), "a")], "t")
     assert compare_module._encode_keyed([infinite], [compare_module._small_keys(infinite, 9)], None) is None
+
+
+TEXTY_CELLS = st.sampled_from([0, 1, 2, 2.0, 0.1 + 0.2, 0.3, float("nan"), None, "a", "b", "", "1", b"a", "A"])
+
+
+@settings(max_examples=600)
+@given(tables(cells=TEXTY_CELLS, min_rows=1, max_rows=7, max_width=3),
+       tables(cells=TEXTY_CELLS, min_rows=0, max_rows=9, max_width=4),
+       st.booleans(), st.booleans(), st.booleans(), st.data())
+def test_looking_for_the_targets_texts_first_answers_as_the_full_path(gold, pred, prepared, ordered, frame, data):
+    if data.draw(st.booleans()):  # often the target's rows, and more, in more columns
+        extra = data.draw(st.integers(0, 2))
+        width = len(gold[0]) + extra
+        more = data.draw(st.lists(st.tuples(*[TEXTY_CELLS] * width), max_size=3))
+        pred = data.draw(st.permutations([row + tuple(data.draw(TEXTY_CELLS) for _ in range(extra))
+                                          for row in gold] + more))
+    if frame and pred:
+        pred = pd.DataFrame(pred)
+    target = compare_module.prepare_target(gold) if prepared else gold
+    assert full_path(pred, target, prune=True, ordered=ordered) == full_path(pred, gold, ordered=ordered)
+
+
+def test_a_large_table_of_numbers_is_told_apart_from_a_target_holding_a_name_without_encoding_it():
+    target = compare_module.prepare_target([("north", 10.5), ("south", 3.0)])
+    numbers = pd.DataFrame({0: np.arange(200_000), 1: np.arange(200_000) * 1.5})
+    encoded = []
+    original = compare_module.PreparedTarget.encode
+    compare_module.PreparedTarget.encode = lambda self, pred: encoded.append(pred) or original(self, pred)
+    try:
+        assert compare_tables(numbers, target).relation == "different"
+    finally:
+        compare_module.PreparedTarget.encode = original
+    assert encoded == []
+    assert compare_tables(numbers, target) == full_path(numbers, target.source)
+    # with the name in it, the prediction is compared in full
+    named = pd.DataFrame({0: ["north"] * 3 + ["south"], 1: [10.5, 1.0, 2.0, 3.0]})
+    assert compare_tables(named, target).relation == "superset"
