@@ -783,3 +783,26 @@ def test_a_large_table_of_numbers_is_told_apart_from_a_target_holding_a_name_wit
     # with the name in it, the prediction is compared in full
     named = pd.DataFrame({0: ["north"] * 3 + ["south"], 1: [10.5, 1.0, 2.0, 3.0]})
     assert compare_tables(named, target).relation == "superset"
+
+
+@settings(max_examples=300)
+@given(st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=40).map(lambda v: np.array(v, dtype=np.int64)),
+    st.lists(st.floats(), min_size=1, max_size=40).map(lambda v: np.array(v, dtype=np.float64))),
+    st.integers(1, 7))
+def test_long_columns_of_numbers_keyed_a_slice_at_a_time_get_the_same_codes(values, slice_length):
+    table = compare_module._Table.of(pd.DataFrame({0: values}), "t")
+    saved = compare_module._NUMBERS_AT_A_TIME
+    try:
+        compare_module._NUMBERS_AT_A_TIME = slice_length
+        sliced = _encoded_frame(table)
+        compare_module._NUMBERS_AT_A_TIME = 1 << 40
+        whole = _encoded_frame(table)
+    finally:
+        compare_module._NUMBERS_AT_A_TIME = saved
+    assert sliced == whole
+
+
+def _encoded_frame(table):
+    (encoded,), met = compare_module._encode_tables([table], 9)
+    return [c.tolist() for c in encoded.columns], [(v.tolist(), n.tolist()) for v, n in encoded.profiles], met
