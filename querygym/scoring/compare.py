@@ -801,17 +801,9 @@ def _encode_tables(tables: list[_Table], sig: int,
         obj_codes = factorized.astype(np.int64) + _OBJECT_CODE_BASE
         met = {key: _OBJECT_CODE_BASE + i for i, key in enumerate(uniques.tolist())}
     else:
-        met = {}
-        fresh = _OBJECT_CODE_BASE + len(known)
-        codes_list = []
-        for key in obj_keys:
-            code = known.get(key)
-            if code is None:
-                code = met.get(key)
-                if code is None:
-                    code = met[key] = fresh + len(met)
-            codes_list.append(code)
-        obj_codes = np.array(codes_list, dtype=np.int64)
+        numbering = _ObjectCodes(known)
+        obj_codes = np.array([numbering.code(key) for key in obj_keys], dtype=np.int64)
+        met = numbering.met
     obj_offset = 0
     columns: list[np.ndarray] = []
     profiles: list[tuple[np.ndarray, np.ndarray]] = []
@@ -846,9 +838,7 @@ def _encode_keyed(tables: list[_Table], keyed: list[list[tuple]],
     vectorised path gives them (column by column, in order of first appearance), so both paths
     encode a table identically.  None when a number is keyed as an object (an infinity, a number
     too large to pack): the vectorised path orders those after the texts of their column."""
-    met: dict[object, int] = {}
-    known = known or {}
-    fresh = _OBJECT_CODE_BASE + len(known)
+    numbering = _ObjectCodes(known)
     result = []
     for table, rows in zip(tables, keyed):
         columns, profiles = [], []
@@ -864,17 +854,30 @@ def _encode_keyed(tables: list[_Table], keyed: list[list[tuple]],
                     obj = key[1]
                     if type(obj) is not str and type(obj) is not bytes:
                         return None
-                    code = known.get(obj)
-                    if code is None:
-                        code = met.get(obj)
-                        if code is None:
-                            code = met[obj] = fresh + len(met)
-                    codes.append(code)
+                    codes.append(numbering.code(obj))
             column = np.array(codes, dtype=np.int64)
             columns.append(column)
             profiles.append(np.unique(column, return_counts=True))
         result.append(_Encoded(columns, profiles))
-    return result, met
+    return result, numbering.met
+
+
+class _ObjectCodes:
+    """The codes of object keys: those of ``known`` as given, the others (``met``) numbered on
+    from them in the order they are first seen."""
+
+    def __init__(self, known: dict[object, int] | None):
+        self.known = known or {}
+        self.met: dict[object, int] = {}
+        self._fresh = _OBJECT_CODE_BASE + len(self.known)
+
+    def code(self, key: object) -> int:
+        code = self.known.get(key)
+        if code is None:
+            code = self.met.get(key)
+            if code is None:
+                code = self.met[key] = self._fresh + len(self.met)
+        return code
 
 
 # ---------------------------------------------------------------------------
