@@ -1348,6 +1348,10 @@ class _SmallKeys:
             self._columns = [Counter(column) for column in zip(*self.rows)]
         return self._columns
 
+    def sequences(self) -> list[tuple]:
+        """Each column's keys in row order."""
+        return list(zip(*self.rows))
+
     def bag(self) -> Counter:
         if self._bag is None:
             self._bag = Counter(self.rows)
@@ -1363,13 +1367,19 @@ def _bags_relate(a: Counter, b: Counter, rel: str) -> bool:
     return all(get(k, 0) >= n for k, n in a.items())
 
 
-def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarget | None) -> TableComparison | None:
-    """:func:`_compare_as_bags`'s answer (unordered) for small tables of plain values, found by
-    trying every pairing of columns; None (take the full path) for other tables, and whenever
-    more than one pairing fits, since the full search then picks which one is reported."""
+def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarget | None,
+                   ordered: bool = False) -> TableComparison | None:
+    """:func:`_compare_as_bags`'s answer for small tables of plain values, found by trying every
+    pairing of columns (after, when ``ordered``, the pairing of columns with the same values in
+    the same order, as :func:`_sequence_mapping`); None (take the full path) for other tables,
+    and whenever more than one pairing fits, since the full search then picks which one is reported."""
     if pred.rows is None or gold.rows is None:
         return None
     n_pred, n_gold, width_pred, width_gold = pred.n_rows, gold.n_rows, pred.width, gold.width
+    if n_pred == 0 and 0 < n_gold and width_pred == width_gold and _SMALL_ROWS:
+        # no rows: every column's (empty) bag fits every target column's, and the search takes
+        # the first pairing it tries, each column with the target's column of the same place
+        return _bag_comparison(pred, gold, tuple(range(width_gold)), ordered=ordered)
     if not (0 < n_pred <= _SMALL_ROWS and 0 < n_gold <= _SMALL_ROWS
             and 0 < width_pred <= _SMALL_WIDTH and 0 < width_gold <= _SMALL_WIDTH):
         return None
@@ -1385,13 +1395,26 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
         return None
     pred_is_narrow, rel = _orientation(pred, gold)
     a, b = (_SmallKeys(pred_keys), gold_keys) if pred_is_narrow else (gold_keys, _SmallKeys(pred_keys))
+    same_length = ordered and n_pred == n_gold
+    if same_length:
+        free: dict[tuple, list[int]] = {}
+        for k, sequence in enumerate(b.sequences()):
+            free.setdefault(sequence, []).append(k)
+        in_order = []
+        for sequence in a.sequences():
+            same = free.get(sequence)
+            if not same:
+                break
+            in_order.append(same.pop(0))
+        else:
+            return _bag_comparison(pred, gold, tuple(in_order), ordered=True)
     width_a, width_b = len(a.rows[0]), len(b.rows[0])
     a_columns, b_columns = a.columns(), b.columns()
     fits = [[k for k in range(width_b) if _bags_relate(a_columns[j], b_columns[k], rel)] for j in range(width_a)]
     if math.prod(map(len, fits)) > _SMALL_PAIRINGS:
         return None  # many columns alike: the full search prunes better
     if not all(fits):
-        return _bag_comparison(pred, gold, None, ordered=False)  # a column fits nowhere: no pairing
+        return _bag_comparison(pred, gold, None, ordered=ordered)  # a column fits nowhere: no pairing
     found: list[tuple[int, ...]] = []
     for injection in itertools.product(*fits):
         if len(set(injection)) < width_a:
@@ -1402,7 +1425,9 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
             found.append(injection)
             if len(found) > 1:
                 return None
-    return _bag_comparison(pred, gold, found[0] if found else None, ordered=False)
+    injection = found[0] if found else None
+    return _bag_comparison(pred, gold, injection, ordered=ordered,
+                           order_differs=same_length and injection is not None)
 
 
 #: whether a prediction that must hold every value of the target is first checked for the
@@ -1495,10 +1520,9 @@ def _bag_comparison(pred: _Table, gold: _Table, injection: tuple[int, ...] | Non
 
 def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
                      prepared: PreparedTarget | None = None) -> TableComparison:
-    if not ordered:
-        small = _compare_small(pred, gold, sig, prepared)
-        if small is not None:
-            return small
+    small = _compare_small(pred, gold, sig, prepared, ordered)
+    if small is not None:
+        return small
     if _PRUNE_BY_TEXT and _text_missing(pred, gold, prepared):
         return _bag_comparison(pred, gold, None, ordered=ordered)
     if prepared is not None:
