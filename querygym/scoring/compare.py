@@ -1440,7 +1440,7 @@ def _target_texts(gold: _Table) -> frozenset:
     """Up to :data:`_TEXTS_CHECKED` distinct texts (str or bytes cells) of the target."""
     found: set = set()
     cells = (itertools.chain.from_iterable(gold.rows) if gold.rows is not None
-             else itertools.chain.from_iterable(c for c in gold.columns() if not _numeric(c)))
+             else itertools.chain.from_iterable(c.to_numpy(dtype=object) for c in gold.columns() if not _textless(c)))
     for value in cells:
         if isinstance(value, (str, bytes)):
             found.add(value)
@@ -1449,10 +1449,10 @@ def _target_texts(gold: _Table) -> frozenset:
     return frozenset(found)
 
 
-def _numeric(column) -> bool:
-    """Whether a column can hold only numbers (a numpy array or Series of a numeric dtype)."""
+def _textless(column) -> bool:
+    """Whether a column cannot hold a text (a numpy array or Series of a number or time dtype)."""
     dtype = getattr(column, "dtype", None)
-    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+    return isinstance(dtype, np.dtype) and dtype.kind in "biufcmM"
 
 
 def _text_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None") -> bool:
@@ -1476,8 +1476,10 @@ def _text_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None")
             remaining.difference_update(itertools.chain.from_iterable(pred.rows))
         else:
             for column in pred.columns():
-                if not _numeric(column):
-                    remaining.difference_update(column)
+                if not _textless(column):
+                    # the cells as Python values, read at C speed (a Series iterates one boxed value at a time)
+                    remaining.difference_update(column.to_numpy(dtype=object) if hasattr(column, "to_numpy")
+                                                else column)
                     if not remaining:
                         break
     except TypeError:  # an unhashable cell (a list, a dict): left to the full comparison
