@@ -828,7 +828,7 @@ def _encode_tables(tables: list[_Table], sig: int,
 
 
 #: tables of at most this many cells are encoded from their cell keys (:func:`_encode_keyed`)
-_KEYED_CELLS = 2400
+_KEYED_CELLS = 1000  # past about this many, the vectorised path is the faster (benchmarked)
 
 
 def _encode_keyed(tables: list[_Table], keyed: list[list[tuple]],
