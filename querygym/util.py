@@ -33,11 +33,17 @@ from querygym.errors import DatasetError, InvalidArgumentError
 
 def closest(name: str, options: Iterable[str], *, n: int = 1, cutoff: float = 0.6) -> list[str]:
     """The options closest to ``name`` (case-insensitively), best first, at most ``n``."""
+    return list(_closest(str(name), tuple(map(str, options)), n, cutoff))
+
+
+@functools.lru_cache(maxsize=4096)
+def _closest(name: str, options: tuple[str, ...], n: int, cutoff: float) -> tuple[str, ...]:
+    """:func:`closest`, remembered: an agent repeats its mistakes, and difflib's scoring is slow."""
     by_fold: dict[str, str] = {}
     for option in options:
-        by_fold.setdefault(str(option).casefold(), str(option))
-    matches = difflib.get_close_matches(str(name).casefold(), list(by_fold), n=n, cutoff=cutoff)
-    return [by_fold[m] for m in matches]
+        by_fold.setdefault(option.casefold(), option)
+    matches = difflib.get_close_matches(name.casefold(), list(by_fold), n=n, cutoff=cutoff)
+    return tuple(by_fold[m] for m in matches)
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:

@@ -166,10 +166,13 @@ class RandomAgent(Agent):
             match = _COLUMNS_LINE.search(text)
             self._ctes[cte_id] = _Table(cte_id, _parse_columns(match.group(1) if match else ""))
         self._harvest_rows(text)
-        for word in _WORD.findall(text[:4000]):
-            if len(self._words) < _MAX_WORDS and word not in self._seen_words:
-                self._seen_words.add(word)
-                self._words.append(word)
+        if len(self._words) < _MAX_WORDS:
+            for word in _WORD.findall(text[:4000]):
+                if word not in self._seen_words:
+                    self._seen_words.add(word)
+                    self._words.append(word)
+                    if len(self._words) >= _MAX_WORDS:
+                        break
         if self._asked and info.get("kind") == "exploration":
             # The previous action asked for the values of this column (unique or sample values).
             for value in _QUOTED.findall(text.split(":", 1)[-1]):
@@ -178,8 +181,8 @@ class RandomAgent(Agent):
     def _harvest_rows(self, text: str) -> None:
         lines = text.splitlines()
         for i, line in enumerate(lines):
-            if i == 0 or not _SEPARATOR.match(line.strip()):
-                continue
+            if i == 0 or not line.lstrip().startswith("-") or not _SEPARATOR.match(line.strip()):
+                continue  # (the prefix test first: a separator line starts with a dash)
             header = [h.strip() for h in lines[i - 1].split("|")]
             for row in lines[i + 1:i + 1 + 10]:
                 cells = [c.strip() for c in row.split("|")]
