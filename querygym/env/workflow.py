@@ -81,9 +81,12 @@ def reflect_on_error(ep: "Episode", action: Action):
     known = _known_names(ep)
     candidates = {n: closest(n, known, n=3, cutoff=0.5) for n in names}
     mentions: dict[str, list[str]] = {}
+    documents = [(d, (d.title + "\n" + d.text).lower()) for d in ep.task.documents]
     for name in names + [c for cs in candidates.values() for c in cs]:
         pattern = re.compile(rf"\b{re.escape(name)}\b", re.I)
-        docs = [d.id for d in ep.task.documents if pattern.search(d.text) or pattern.search(d.title)]
+        low = name.lower() if name.isascii() else ""  # a plain-ASCII name must occur as a substring first
+        docs = [d.id for d, text in documents
+                if low in text and (pattern.search(d.text) or pattern.search(d.title))]
         if docs:
             mentions[name] = docs[:5]
     lines = [f"The last error came from {last.action if last.action else 'unparseable text'}:",
