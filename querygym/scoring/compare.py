@@ -294,11 +294,11 @@ class PreparedTarget:
             self._small = _SmallKeys(keys) if keys is not None else None
         return self._small
 
-    def texts(self) -> frozenset:
-        """:func:`_target_texts` of the target (found once)."""
-        if not hasattr(self, "_texts"):
-            self._texts = _target_texts(self.table)
-        return self._texts
+    def probes(self) -> tuple[frozenset, tuple]:
+        """:func:`_target_probes` of the target (found once)."""
+        if not hasattr(self, "_probes"):
+            self._probes = _target_probes(self.table)
+        return self._probes
 
     def encode(self, pred: _Table) -> _Encoded:
         """``pred``'s codes in the target's code space."""
@@ -368,6 +368,7 @@ class _Table:
         self.width = width
         self.frame = frame
         self.rows = rows
+        self._values: list | None = None
 
     @classmethod
     def of(cls, table: object, role: str) -> _Table:
@@ -412,6 +413,13 @@ class _Table:
             return [self.frame.iloc[:, j] for j in range(self.width)]
         # itemgetter per column is about three times faster than zip(*rows).
         return [list(map(itemgetter(j), self.rows)) for j in range(self.width)]
+
+    def column_values(self) -> list:
+        """:func:`_column_values` of each column, made once (a search for the target's numbers
+        and the encoding both read them)."""
+        if self._values is None:
+            self._values = [_column_values(column) for column in self.columns()]
+        return self._values
 
     def driver_rows(self) -> list:
         """The rows as a database driver returns them: Python scalars, NULL as None."""
@@ -658,11 +666,10 @@ def _column_values(column) -> object:
     return np.fromiter(column, dtype=object, count=len(column))
 
 
-def _distinct_values(column) -> tuple[np.ndarray | None, object]:
-    """A column as (codes, distinct values): ``codes[r]`` indexes the distinct value of
+def _distinct_values(values) -> tuple[np.ndarray | None, object]:
+    """A column's values (:func:`_column_values`) as (codes, distinct values): ``codes[r]`` indexes the distinct value of
     row r, -1 for NULL.  Columns of a numpy numeric dtype are normalised value by
     value (vectorised) instead: codes is None and every row is its own entry."""
-    values = _column_values(column)
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
         return None, np.asarray(values)
     try:
@@ -779,8 +786,8 @@ def _encode_tables(tables: list[_Table], sig: int,
                 return encoded
     prepared: list = []
     for table in tables:
-        for column in table.columns():
-            codes, distinct = _distinct_values(column)
+        for values in table.column_values():
+            codes, distinct = _distinct_values(values)
             if codes is None and len(distinct) > _NUMBERS_AT_A_TIME:
                 coded = _numeric_coded(distinct, sig)
                 if coded is not None:
@@ -1431,7 +1438,7 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
 
 
 #: whether a prediction that must hold every value of the target is first checked for the
-#: target's texts (see :func:`_text_missing`)
+#: target's texts and numbers (see :func:`_value_missing`)
 _PRUNE_BY_TEXT = True
 _TEXTS_CHECKED = 64  # distinct texts of the target looked for, at most
 
@@ -1455,21 +1462,24 @@ def _textless(column) -> bool:
     return isinstance(dtype, np.dtype) and dtype.kind in "biufcmM"
 
 
-def _text_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None") -> bool:
-    """Whether no pairing of columns can relate ``pred`` to ``gold`` because a text of the target
+def _value_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None", sig: int) -> bool:
+    """Whether no pairing of columns can relate ``pred`` to ``gold`` because a value of the target
     appears nowhere in the prediction, when the relation would need every target value in it.
 
     That is the case when the prediction has at least the target's columns and rows: whichever
     way the row bags must stand (equal, or the target's inside the prediction's), every target
-    column is paired with one of the prediction's and every target row found there.  A text's key
-    equals only the same text, so its absence from the prediction's cells is a proof, found
-    without encoding the prediction (a large table of numbers next to a target holding a name
-    takes no time at all)."""
+    column is paired with one of the prediction's and every target row found there.  A few of
+    the target's texts and numbers are looked for (:func:`_texts_missing`, :func:`_numbers_missing`);
+    one that is absent is a proof, found without encoding the prediction (a large table of
+    numbers next to a target holding a name takes no time at all)."""
     if not (gold.n_rows and pred.width and pred.width >= gold.width and pred.n_rows >= gold.n_rows):
         return False
-    texts = prepared.texts() if prepared is not None else _target_texts(gold)
-    if not texts:
-        return False
+    texts, numbers = prepared.probes() if prepared is not None else _target_probes(gold)
+    return bool((texts and _texts_missing(pred, texts)) or (numbers and _numbers_missing(pred, numbers, sig)))
+
+
+def _texts_missing(pred: _Table, texts: frozenset) -> bool:
+    """Whether one of ``texts`` is in no cell of ``pred``: a text's key equals only the same text."""
     remaining = set(texts)
     try:
         if pred.rows is not None:
@@ -1485,6 +1495,85 @@ def _text_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None")
     except TypeError:  # an unhashable cell (a list, a dict): left to the full comparison
         return False
     return bool(remaining)
+
+
+def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
+    """Whether one of ``numbers`` (ints and finite floats of the target) has its key in no cell of
+    ``pred``.  Two numbers with equal keys round to the same ``sig`` significant digits, so they
+    differ by less than ``10**(3 - sig)`` times their size: the numbers of each column are sorted
+    once, the cells in that window around a wanted number are found by binary search, and only
+    their keys are computed, by :func:`_number_key` itself.  A column holding anything but ints,
+    floats, bools, texts and NULLs (a Decimal, a time, an unhashable cell) makes the search give
+    up: the full comparison decides."""
+    wanted = {v: _number_key(v, sig) for v in numbers}
+    slack = 10.0 ** (3 - sig)
+    for values in pred.column_values():
+        parts = _number_parts(values)
+        if parts is None:
+            return False
+        for part in parts:
+            for number in [v for v, key in wanted.items() if key is not None]:
+                window = abs(number) * slack
+                if part.dtype.kind == "f":
+                    low, high = float(number) - window, float(number) + window
+                else:  # whole bounds, so the search compares integers with integers
+                    low, high = math.floor(number - window), math.ceil(number + window)
+                    low, high = max(low, _INT64_MIN), min(high, _INT64_MAX)
+                start = int(np.searchsorted(part, low, side="left"))
+                end = int(np.searchsorted(part, high, side="right"))
+                if any(_number_key(x, sig) == wanted[number] for x in part[start:end].tolist()):
+                    wanted[number] = None  # found
+        if all(key is None for key in wanted.values()):
+            return False
+    return True
+
+
+def _number_parts(values) -> list[np.ndarray] | None:
+    """The numbers of a column (:func:`_column_values`), sorted, as int64 and float64 arrays (ints
+    and floats apart, since they are keyed apart); None when it holds something else than numbers,
+    texts and NULLs, or an int past 64 bits."""
+    if isinstance(values, pd.Series):
+        values = values.to_numpy()
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else "?"
+    if kind == "i":
+        return [np.sort(values.astype(np.int64, copy=False))]
+    if kind == "f":  # narrow floats as the shortest decimals that read back as them, as keyed
+        return [np.sort(_widen_narrow_floats(values) if values.dtype.itemsize < 8 else values)]
+    if kind == "b":
+        return [np.sort(values.astype(np.int64))]
+    if kind != "O":
+        return None
+    try:
+        kinds = set(map(type, values))
+    except TypeError:
+        return None
+    if not kinds <= {int, float, bool, str, bytes, type(None)}:
+        return None
+    ints = [int(x) for x in values if type(x) is int or type(x) is bool]
+    floats = [x for x in values if type(x) is float]
+    try:
+        return [np.sort(np.array(ints, dtype=np.int64)), np.sort(np.array(floats, dtype=np.float64))]
+    except OverflowError:
+        return None
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_NUMBERS_CHECKED = 8  # distinct numbers of the target looked for, at most
+
+
+def _target_probes(gold: _Table) -> tuple[frozenset, tuple]:
+    """:func:`_target_texts` of the target, and up to :data:`_NUMBERS_CHECKED` of its distinct
+    numbers (ints of at most 62 bits and finite floats; no bools)."""
+    numbers: dict = {}
+    cells = (itertools.chain.from_iterable(gold.rows) if gold.rows is not None
+             else itertools.chain.from_iterable(c.tolist() for c in gold.columns()))
+    for value in cells:
+        kind = type(value)
+        if (kind is int and abs(value) < (1 << 62)) or (kind is float and math.isfinite(value)):
+            numbers.setdefault(value, None)  # 1 and 1.0 are one entry: equal values, equal keys
+            if len(numbers) >= _NUMBERS_CHECKED:
+                break
+    return _target_texts(gold), tuple(numbers)
 
 
 def _orientation(pred: _Table, gold: _Table) -> tuple[bool, str]:
@@ -1525,7 +1614,7 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
     small = _compare_small(pred, gold, sig, prepared, ordered)
     if small is not None:
         return small
-    if _PRUNE_BY_TEXT and _text_missing(pred, gold, prepared):
+    if _PRUNE_BY_TEXT and _value_missing(pred, gold, prepared, sig):
         return _bag_comparison(pred, gold, None, ordered=ordered)
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded

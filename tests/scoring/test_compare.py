@@ -758,7 +758,7 @@ TEXTY_CELLS = st.sampled_from([0, 1, 2, 2.0, 0.1 + 0.2, 0.3, float("nan"), None,
 @given(tables(cells=TEXTY_CELLS, min_rows=1, max_rows=7, max_width=3),
        tables(cells=TEXTY_CELLS, min_rows=0, max_rows=9, max_width=4),
        st.booleans(), st.booleans(), st.booleans(), st.data())
-def test_looking_for_the_targets_texts_first_answers_as_the_full_path(gold, pred, prepared, ordered, frame, data):
+def test_looking_for_the_targets_values_first_answers_as_the_full_path(gold, pred, prepared, ordered, frame, data):
     if data.draw(st.booleans()):  # often the target's rows, and more, in more columns
         extra = data.draw(st.integers(0, 2))
         width = len(gold[0]) + extra
@@ -809,3 +809,29 @@ def test_long_columns_of_numbers_keyed_a_slice_at_a_time_get_the_same_codes(valu
 def _encoded_frame(table):
     (encoded,), met = compare_module._encode_tables([table], 9)
     return [c.tolist() for c in encoded.columns], [(v.tolist(), n.tolist()) for v, n in encoded.profiles], met
+
+
+NEAR_NUMBERS = st.sampled_from([
+    0, -0.0, 0.0, 1, 1.0, True, False, 1.0000000049999, 1.0000000050001, 0.99999999951, 2, 2.5, -2.5, 10, 10.4,
+    0.1 + 0.2, 0.3, 123456789012, 123456789012.0, 1234567891, 1234567890.4, 2**53 + 1, float(2**53), 1e15, 1e16,
+    1e-300, float("inf"), float("nan"), None, "1", "a",
+])
+
+
+@settings(max_examples=800)
+@given(tables(cells=NEAR_NUMBERS, min_rows=1, max_rows=5, max_width=3), st.integers(0, 2), st.integers(0, 3),
+       st.sampled_from([None, "float32", "int8", "uint64", "Int64", "object"]), st.integers(1, 15), st.data())
+def test_looking_for_the_targets_numbers_first_answers_as_the_full_path(gold, extra, more, dtype, sig, data):
+    width = len(gold[0]) + extra
+    pred = [row + tuple(data.draw(NEAR_NUMBERS) for _ in range(extra)) for row in gold]
+    pred = [tuple(data.draw(NEAR_NUMBERS) if data.draw(st.integers(0, 3)) == 0 else v for v in row) for row in pred]
+    pred += data.draw(st.lists(st.tuples(*[NEAR_NUMBERS] * width), max_size=more))
+    if dtype is not None:  # a frame whose first column has this dtype, where its values allow it
+        frame = pd.DataFrame(pred)
+        try:
+            frame[0] = frame[0].astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            pass
+        pred = frame
+    target = compare_module.prepare_target(gold, sig_digits=sig)
+    assert full_path(pred, target, prune=True, sig_digits=sig) == full_path(pred, gold, sig_digits=sig)
