@@ -1439,7 +1439,7 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
 
 #: whether a prediction that must hold every value of the target is first checked for the
 #: target's texts and numbers (see :func:`_value_missing`)
-_PRUNE_BY_TEXT = True
+_PRUNE_BY_VALUES = True
 _TEXTS_CHECKED = 64  # distinct texts of the target looked for, at most
 
 
@@ -1614,7 +1614,7 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
     small = _compare_small(pred, gold, sig, prepared, ordered)
     if small is not None:
         return small
-    if _PRUNE_BY_TEXT and _value_missing(pred, gold, prepared, sig):
+    if _PRUNE_BY_VALUES and _value_missing(pred, gold, prepared, sig):
         return _bag_comparison(pred, gold, None, ordered=ordered)
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded

@@ -659,13 +659,13 @@ TRICKY_CELLS = st.sampled_from([
 def full_path(pred, gold, *, prune=False, **kwargs):
     """compare_tables with the small-table path, the encoding of small tables from cell keys and
     (unless ``prune``) the search for missing texts switched off."""
-    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_TEXT
+    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES
     compare_module._SMALL_ROWS = compare_module._KEYED_CELLS = 0
-    compare_module._PRUNE_BY_TEXT = prune
+    compare_module._PRUNE_BY_VALUES = prune
     try:
         return compare_tables(pred, gold, **kwargs)
     finally:
-        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_TEXT = saved
+        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES = saved
 
 
 def _encoded(tables, known, keyed):
