@@ -369,6 +369,7 @@ class _Table:
         self.frame = frame
         self.rows = rows
         self._values: list | None = None
+        self._frame_columns: list | None = None
 
     @classmethod
     def of(cls, table: object, role: str) -> _Table:
@@ -409,8 +410,11 @@ class _Table:
         return (self.n_rows, self.width or 0)
 
     def columns(self) -> list:
+        """Each column's cells: a Series of the frame, or a list of the rows' values."""
         if self.frame is not None:
-            return [self.frame.iloc[:, j] for j in range(self.width)]
+            if self._frame_columns is None:  # made once: pandas' column access costs ~25 us a column
+                self._frame_columns = [self.frame.iloc[:, j] for j in range(self.width)]
+            return self._frame_columns
         # itemgetter per column is about three times faster than zip(*rows).
         return [list(map(itemgetter(j), self.rows)) for j in range(self.width)]
 
@@ -1446,8 +1450,15 @@ _TEXTS_CHECKED = 64  # distinct texts of the target looked for, at most
 def _target_texts(gold: _Table) -> frozenset:
     """Up to :data:`_TEXTS_CHECKED` distinct texts (str or bytes cells) of the target."""
     found: set = set()
-    cells = (itertools.chain.from_iterable(gold.rows) if gold.rows is not None
-             else itertools.chain.from_iterable(c.to_numpy(dtype=object) for c in gold.columns() if not _textless(c)))
+    # columns of numbers and times hold no text; each other column's distinct values, found at C speed
+    try:
+        cells = itertools.chain.from_iterable(
+            pd.unique(values) for values in gold.column_values() if not _textless(values))
+        cells = list(cells)
+    except TypeError:  # an unhashable cell: its column's values one by one
+        cells = itertools.chain.from_iterable(
+            values.tolist() if isinstance(values, pd.Series) else values
+            for values in gold.column_values() if not _textless(values))
     for value in cells:
         if isinstance(value, (str, bytes)):
             found.add(value)
@@ -1472,39 +1483,47 @@ def _value_missing(pred: _Table, gold: _Table, prepared: "PreparedTarget | None"
     the target's texts and numbers are looked for (:func:`_texts_missing`, :func:`_numbers_missing`);
     one that is absent is a proof, found without encoding the prediction (a large table of
     numbers next to a target holding a name takes no time at all)."""
-    if not (gold.n_rows and pred.width and pred.width >= gold.width and pred.n_rows >= gold.n_rows):
+    # Searched only where the prediction is much the larger table (an intermediate step next to a
+    # small answer): there the search saves most, while for a table of the target's size (a right
+    # answer, often) a search that finds every value would only add to the encoding it precedes.
+    if not (gold.n_rows and pred.width and pred.width >= gold.width and pred.n_rows >= 2 * gold.n_rows):
         return False
-    texts, numbers = prepared.probes() if prepared is not None else _target_probes(gold)
-    return bool((texts and _texts_missing(pred, texts)) or (numbers and _numbers_missing(pred, numbers, sig)))
+    texts = prepared.probes()[0] if prepared is not None else _target_texts(gold)
+    if texts and _texts_missing(pred, texts):
+        return True
+    numbers = prepared.probes()[1] if prepared is not None else _target_numbers(gold)
+    return bool(numbers) and _numbers_missing(pred, numbers, sig)
 
 
 def _texts_missing(pred: _Table, texts: frozenset) -> bool:
-    """Whether one of ``texts`` is in no cell of ``pred``: a text's key equals only the same text."""
+    """Whether one of ``texts`` is in no cell of ``pred``: a text's key equals only the same text.
+    Columns of numbers and times are skipped; a column of a pandas extension dtype (pandas'
+    own strings) makes the search give up, since converting it costs more than it saves."""
     remaining = set(texts)
     try:
-        if pred.rows is not None:
-            remaining.difference_update(itertools.chain.from_iterable(pred.rows))
-        else:
-            for column in pred.columns():
-                if not _textless(column):
-                    # the cells as Python values, read at C speed (a Series iterates one boxed value at a time)
-                    remaining.difference_update(column.to_numpy(dtype=object) if hasattr(column, "to_numpy")
-                                                else column)
-                    if not remaining:
-                        break
+        for values in pred.column_values():
+            if _textless(values):
+                continue
+            if not (isinstance(values.dtype, np.dtype) and values.dtype.kind == "O"):
+                return False
+            # the cells as Python values, read at C speed (a Series iterates one boxed value at a time)
+            remaining.difference_update(values.to_numpy() if isinstance(values, pd.Series) else values)
+            if not remaining:
+                return False
     except TypeError:  # an unhashable cell (a list, a dict): left to the full comparison
         return False
-    return bool(remaining)
+    return True
 
 
 def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
     """Whether one of ``numbers`` (ints and finite floats of the target) has its key in no cell of
     ``pred``.  Two numbers with equal keys round to the same ``sig`` significant digits, so they
-    differ by less than ``10**(3 - sig)`` times their size: the numbers of each column are sorted
-    once, the cells in that window around a wanted number are found by binary search, and only
-    their keys are computed, by :func:`_number_key` itself.  A column holding anything but ints,
-    floats, bools, texts and NULLs (a Decimal, a time, an unhashable cell) makes the search give
-    up: the full comparison decides."""
+    differ by less than ``10**(3 - sig)`` times their size: the cells within that window of a
+    wanted number are found with array comparisons, and only their keys are computed, by
+    :func:`_number_key` itself (a number with more than :data:`_NEAR_CHECKED` such cells counts as
+    found).  A column holding anything but ints, floats, bools, texts and NULLs (a Decimal, a time,
+    an unhashable cell), or a long column of Python numbers, makes the search give up: the full
+    comparison decides."""
     wanted = {v: _number_key(v, sig) for v in numbers}
     slack = 10.0 ** (3 - sig)
     for values in pred.column_values():
@@ -1512,16 +1531,20 @@ def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
         if parts is None:
             return False
         for part in parts:
+            if not len(part):
+                continue
             for number in [v for v, key in wanted.items() if key is not None]:
                 window = abs(number) * slack
                 if part.dtype.kind == "f":
                     low, high = float(number) - window, float(number) + window
-                else:  # whole bounds, so the search compares integers with integers
+                else:  # whole bounds, so integers are compared with integers
                     low, high = math.floor(number - window), math.ceil(number + window)
-                    low, high = max(low, _INT64_MIN), min(high, _INT64_MAX)
-                start = int(np.searchsorted(part, low, side="left"))
-                end = int(np.searchsorted(part, high, side="right"))
-                if any(_number_key(x, sig) == wanted[number] for x in part[start:end].tolist()):
+                    if low < _INT64_MIN or high > _INT64_MAX:
+                        wanted[number] = None  # too far out to search: counted as found
+                        continue
+                near = part[(part >= low) & (part <= high)]
+                if len(near) > _NEAR_CHECKED or any(
+                        _number_key(x, sig) == wanted[number] for x in near.tolist()):
                     wanted[number] = None  # found
         if all(key is None for key in wanted.values()):
             return False
@@ -1529,32 +1552,38 @@ def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
 
 
 def _number_parts(values) -> list[np.ndarray] | None:
-    """The numbers of a column (:func:`_column_values`), sorted, as int64 and float64 arrays (ints
-    and floats apart, since they are keyed apart); None when it holds something else than numbers,
-    texts and NULLs, or an int past 64 bits."""
+    """The numbers of a column (:func:`_column_values`) as int64 and float64 arrays (ints and floats
+    apart, since they are keyed apart); None when it holds something else than numbers, texts and
+    NULLs, an int past 64 bits, or more than :data:`_OBJECTS_SPLIT` Python values among which are numbers."""
     if isinstance(values, pd.Series):
         values = values.to_numpy()
     kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else "?"
     if kind == "i":
-        return [np.sort(values.astype(np.int64, copy=False))]
+        return [values]
     if kind == "f":  # narrow floats as the shortest decimals that read back as them, as keyed
-        return [np.sort(_widen_narrow_floats(values) if values.dtype.itemsize < 8 else values)]
+        return [_widen_narrow_floats(values) if values.dtype.itemsize < 8 else values]
     if kind == "b":
-        return [np.sort(values.astype(np.int64))]
+        return [values.astype(np.int64)]
     if kind != "O":
         return None
     try:
         kinds = set(map(type, values))
     except TypeError:
         return None
-    if not kinds <= {int, float, bool, str, bytes, type(None)}:
+    if kinds <= {str, bytes, type(None)}:
+        return []  # no number here
+    if not kinds <= {int, float, bool, str, bytes, type(None)} or len(values) > _OBJECTS_SPLIT:
         return None
     ints = [int(x) for x in values if type(x) is int or type(x) is bool]
     floats = [x for x in values if type(x) is float]
     try:
-        return [np.sort(np.array(ints, dtype=np.int64)), np.sort(np.array(floats, dtype=np.float64))]
+        return [np.array(ints, dtype=np.int64), np.array(floats, dtype=np.float64)]
     except OverflowError:
         return None
+
+
+_NEAR_CHECKED = 64  # cells near a wanted number keyed at most
+_OBJECTS_SPLIT = 20_000  # Python values of a column split into ints and floats at most
 
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -1562,8 +1591,13 @@ _NUMBERS_CHECKED = 8  # distinct numbers of the target looked for, at most
 
 
 def _target_probes(gold: _Table) -> tuple[frozenset, tuple]:
-    """:func:`_target_texts` of the target, and up to :data:`_NUMBERS_CHECKED` of its distinct
-    numbers (ints of at most 62 bits and finite floats; no bools)."""
+    """:func:`_target_texts` and :func:`_target_numbers` of the target."""
+    return _target_texts(gold), _target_numbers(gold)
+
+
+def _target_numbers(gold: _Table) -> tuple:
+    """Up to :data:`_NUMBERS_CHECKED` distinct numbers of the target (ints of at most 62 bits and
+    finite floats; no bools)."""
     numbers: dict = {}
     cells = (itertools.chain.from_iterable(gold.rows) if gold.rows is not None
              else itertools.chain.from_iterable(c.tolist() for c in gold.columns()))
@@ -1573,7 +1607,7 @@ def _target_probes(gold: _Table) -> tuple[frozenset, tuple]:
             numbers.setdefault(value, None)  # 1 and 1.0 are one entry: equal values, equal keys
             if len(numbers) >= _NUMBERS_CHECKED:
                 break
-    return _target_texts(gold), tuple(numbers)
+    return tuple(numbers)
 
 
 def _orientation(pred: _Table, gold: _Table) -> tuple[bool, str]:
