@@ -1005,14 +1005,15 @@ def _has_matching(candidates: list[list[int]], n_b: int) -> bool:
     return all(augment(j, [False] * n_b) for j in range(len(candidates)))
 
 
-def _sequence_mapping(a_columns, b_columns) -> tuple[int, ...] | None:
-    """Map each A column to a distinct B column with exactly the same value sequence."""
-    free: dict[bytes, list[int]] = {}
-    for i, column in enumerate(b_columns):
-        free.setdefault(column.tobytes(), []).append(i)
+def _sequence_mapping(a_sequences, b_sequences) -> tuple[int, ...] | None:
+    """Map each A column to a distinct B column with exactly the same value sequence (each column
+    given as one hashable value: its codes' bytes, or its tuple of cell keys), the first free one."""
+    free: dict[object, list[int]] = {}
+    for i, sequence in enumerate(b_sequences):
+        free.setdefault(sequence, []).append(i)
     mapping = []
-    for column in a_columns:
-        same = free.get(column.tobytes())
+    for sequence in a_sequences:
+        same = free.get(sequence)
         if not same:
             return None
         mapping.append(same.pop(0))
@@ -1408,17 +1409,9 @@ def _compare_small(pred: _Table, gold: _Table, sig: int, prepared: PreparedTarge
     a, b = (_SmallKeys(pred_keys), gold_keys) if pred_is_narrow else (gold_keys, _SmallKeys(pred_keys))
     same_length = ordered and n_pred == n_gold
     if same_length:
-        free: dict[tuple, list[int]] = {}
-        for k, sequence in enumerate(b.sequences()):
-            free.setdefault(sequence, []).append(k)
-        in_order = []
-        for sequence in a.sequences():
-            same = free.get(sequence)
-            if not same:
-                break
-            in_order.append(same.pop(0))
-        else:
-            return _bag_comparison(pred, gold, tuple(in_order), ordered=True)
+        in_order = _sequence_mapping(a.sequences(), b.sequences())
+        if in_order is not None:
+            return _bag_comparison(pred, gold, in_order, ordered=True)
     width_a, width_b = len(a.rows[0]), len(b.rows[0])
     a_columns, b_columns = a.columns(), b.columns()
     fits = [[k for k in range(width_b) if _bags_relate(a_columns[j], b_columns[k], rel)] for j in range(width_a)]
@@ -1670,7 +1663,7 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
     order_differs = False
     injection = None
     if ordered and row_rel == "equal":
-        injection = _sequence_mapping(a.columns, b.columns)
+        injection = _sequence_mapping([c.tobytes() for c in a.columns], [c.tobytes() for c in b.columns])
     if injection is None:
         search = _find_mapping(a, b, n_a, n_b, rel, index)
         injection = search.mapping

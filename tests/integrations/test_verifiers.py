@@ -41,6 +41,19 @@ def rollouts(env, tasks, server):
     return asyncio.run(run())
 
 
+def solved_rollout(env, task, replies):
+    """One rollout that plays every scripted reply and solves the task; the server and its trace."""
+    with ScriptedChatServer(replies, lifetime_s=300) as server:
+        episode = rollout(env, task, server)
+    assert server.remaining == 0
+    (trace,) = episode.traces
+    assert episode.ok and not trace.errors, trace.errors
+    assert trace.rewards["querygym_reward"].score == 1.0 and trace.reward == 1.0
+    assert trace.metrics == {"solved": 1.0, "steps": float(len(replies))}
+    assert trace.info["querygym"]["relation"] == "equal" and trace.stop_condition == "solved"
+    return server, trace
+
+
 def call(action: str) -> dict:
     """An action string of the built-in references as the tool call a model would make: keyword arguments."""
     name, *values = json.loads(action)
@@ -78,14 +91,7 @@ def test_a_text_rollout_of_the_reference_actions_earns_querygyms_reward():
     # The model explores once (no reward), then replays the reference actions in prose.
     replies = [reply('Let me look first. Action: ["preview_table", "subscriptions"]')]
     replies += [reply(f"Next step.\nAction: {action}") for action in script]
-    with ScriptedChatServer(replies, lifetime_s=300) as server:
-        episode = rollout(env, task, server)
-    assert server.remaining == 0
-    (trace,) = episode.traces
-    assert episode.ok and not trace.errors, trace.errors
-    assert trace.rewards["querygym_reward"].score == 1.0 and trace.reward == 1.0
-    assert trace.metrics == {"solved": 1.0, "steps": float(len(replies))}
-    assert trace.info["querygym"]["relation"] == "equal" and trace.stop_condition == "solved"
+    server, trace = solved_rollout(env, task, replies)
     # The model saw the overview first, then each observation as the next user turn.
     first, last = server.requests[0]["body"]["messages"], server.requests[-1]["body"]["messages"]
     assert first[0] == {"role": "system", "content": querygym.catalog().render_prompt()}
@@ -100,14 +106,7 @@ def test_tool_calls_replaying_the_reference_actions_earn_querygyms_reward():
     script = querygym.builtin_references()[str(SUBSCRIPTIONS)]
     replies = [reply("Let me look first.", tool_calls=[tool_call("preview_table", {"table_id": "subscriptions"})])]
     replies += [reply(None, tool_calls=[call(action)]) for action in script]
-    with ScriptedChatServer(replies, lifetime_s=300) as server:
-        episode = rollout(env, task, server)
-    assert server.remaining == 0
-    (trace,) = episode.traces
-    assert episode.ok and not trace.errors, trace.errors
-    assert trace.rewards["querygym_reward"].score == 1.0 and trace.reward == 1.0
-    assert trace.metrics == {"solved": 1.0, "steps": float(len(replies))}
-    assert trace.info["querygym"]["relation"] == "equal" and trace.stop_condition == "solved"
+    server, trace = solved_rollout(env, task, replies)
     assert trace.info["querygym"]["action"] == json.loads(script[-1])
     # The episode ended with the answer: no model call after the last tool call.
     assert len(server.requests) == len(replies)
