@@ -123,8 +123,8 @@ class Episode:
         ctx = self.context()
         node = OPERATIONS[action.name]().build(action, ctx)
         sql = self.dialect.compile(self.plan, node, pretty=True)  # shown: the table's meaning in one statement
-        # run over the kept results of earlier steps; the rows past the cap are counted in the
-        # same pass (or by the engine when the result is kept), never by running the plan again
+        # run over the kept results of earlier steps; the rows past the cap are counted, as they
+        # are read or by the engine, whichever costs less (Backend.execute)
         result = self.cache.run(self.plan, node, max_rows=self.max_result_rows,
                                 columnar=self.display_rows if self.columnar else None, sql=sql)
         row_count = result.total

@@ -77,18 +77,54 @@ def test_dialect_registry():
         get("sqlitee")
 
 
-def test_rows_past_the_cap_are_counted_in_the_same_pass():
+def test_rows_just_past_the_cap_are_counted_in_the_same_pass():
     with Backend(DB) as db:
         statements = []
         # every statement SQLite itself runs on the connection
         db.connection.connection.dbapi_connection.set_trace_callback(statements.append)
         everything = db.execute("SELECT * FROM order_items")
+        # fewer rows past the cap than one batch: read to the end, whatever the time
         result = db.execute("SELECT * FROM order_items", max_rows=7, count=True)
         uncounted = db.execute("SELECT * FROM order_items", max_rows=7)
     assert len(statements) == 3  # one execution per call: no second query to count
     assert result.truncated and len(result.rows) == 7 and result.total == len(everything.rows) > 7
     assert result.rows == everything.rows[:7] and uncounted.total is None
     assert db.execute("SELECT 1", max_rows=7, count=True).total == 1
+
+
+# a wide join of 3,203 x 7 rows per region: cheap for the engine, costly to read row by row
+WIDE = "SELECT * FROM order_items AS a CROSS JOIN order_items AS b WHERE b.order_item_id <= 60"
+
+
+@pytest.mark.parametrize("columnar", [None, 5])
+def test_rows_far_past_the_cap_are_counted_by_the_engine(columnar):
+    with Backend(DB) as db:
+        statements = []
+        db.connection.connection.dbapi_connection.set_trace_callback(statements.append)
+        expected = db.scalar(f"SELECT COUNT(*) FROM ({WIDE})")
+        statements.clear()
+        # the first rows come at once, so reading on gives up after a batch and the engine counts
+        result = db.execute(WIDE, max_rows=3, count=True, columnar=columnar)
+        assert result.truncated and result.total == expected == 3203 * 60
+        assert len(statements) == 2 and statements[1].startswith("SELECT COUNT(*) FROM (")
+        assert result.rows == db.execute(WIDE, max_rows=3).rows
+        # the connection is usable after the count, and the cursor of the first pass is closed
+        assert db.scalar("SELECT COUNT(*) FROM regions") == 7
+
+
+def test_a_statement_that_is_not_a_query_is_read_to_the_end_when_counted():
+    with Backend(DB) as db:
+        statements = []
+        db.connection.connection.dbapi_connection.set_trace_callback(statements.append)
+        result = db.execute("VALUES " + ", ".join(f"({k})" for k in range(25_000)), max_rows=2, count=True)
+    assert result.truncated and result.total == 25_000 and len(statements) == 1
+
+
+def test_engines_count_rows_past_the_cap_alike(engine):
+    with Backend(DB, engine) as db:
+        result = db.execute(WIDE, max_rows=3, count=True)
+        read = db.execute(WIDE, max_rows=None)
+    assert result.truncated and result.total == len(read.rows) == 3203 * 60
 
 
 def test_values_read_back_keep_their_types_and_sqlite_affinity(tmp_path):
