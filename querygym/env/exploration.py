@@ -18,7 +18,7 @@ from querygym.actions.catalog import Action
 from querygym.env.handlers import exploration
 from querygym.env.render import format_table, format_value
 from querygym.errors import PlanError
-from querygym.plan.ops import Resolver, Source, parse_select_list, source
+from querygym.plan.ops import Resolver, Source, parse_select_list, source, with_limit
 
 if TYPE_CHECKING:
     from querygym.env.episode import Episode
@@ -126,7 +126,7 @@ def preview_table(ep: "Episode", action: Action) -> str:
     """The first rows of a table."""
     src = source(action["table_id"], ep.context())
     n = int(ep.catalog.settings.get("preview_rows", 5))
-    query = _query(ep, src, exp.Star()).limit(n, copy=False)
+    query = with_limit(_query(ep, src, exp.Star()), n)
     result = _run(ep, query, max_rows=n)
     return f"First {len(result.rows)} row(s) of {_describe_source(src)}:\n" + format_table(result.columns, result.rows)
 
@@ -135,7 +135,7 @@ def preview_table(ep: "Episode", action: Action) -> str:
 def get_column_types(ep: "Episode", action: Action) -> str:
     """The declared type of a column and the types its values have."""
     src = source(action["table_id"], ep.context())
-    sample = _run(ep, _query(ep, src, exp.Star()).limit(100, copy=False), max_rows=100)
+    sample = _run(ep, with_limit(_query(ep, src, exp.Star()), 100), max_rows=100)
     lines = []
     for i, col in enumerate(src.columns):
         seen = _type_of([row[i] for row in sample.rows]) if i < len(sample.columns) else "NULL"
@@ -154,9 +154,9 @@ def get_unique_values(ep: "Episode", action: Action) -> str:
                          exp.func("SUM", exp.Case().when(exp.Is(this=column.copy(), expression=exp.Null()),
                                                          exp.Literal.number(1)).else_(exp.Literal.number(0))))
     distinct, nulls = _run(ep, count_query, max_rows=1).rows[0]
-    values_query = exp.Select(expressions=[column.copy()], distinct=exp.Distinct()).from_(
+    values_query = with_limit(exp.Select(expressions=[column.copy()], distinct=exp.Distinct()).from_(
         src.table_expression(), copy=False).where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
-                                                  copy=False).order_by(column.copy(), copy=False).limit(limit, copy=False)
+                                                  copy=False).order_by(column.copy(), copy=False), limit)
     values = [row[0] for row in _run(ep, values_query, max_rows=limit).rows]
     shown = ", ".join(repr(v) if isinstance(v, str) else format_value(v) for v in values)
     more = f" (first {len(values)} in sorted order)" if distinct > len(values) else ""
@@ -170,9 +170,9 @@ def get_sample_values(ep: "Episode", action: Action) -> str:
     src = source(action["table_id"], ep.context())
     column = _column(ep, src, action["column_id"])
     k = int(ep.catalog.settings.get("sample_values_count", 5))
-    pool_query = exp.Select(expressions=[column.copy()], distinct=exp.Distinct()).from_(
+    pool_query = with_limit(exp.Select(expressions=[column.copy()], distinct=exp.Distinct()).from_(
         src.table_expression(), copy=False).where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
-                                                  copy=False).limit(1000, copy=False)
+                                                  copy=False), 1000)
     pool = [row[0] for row in _run(ep, pool_query, max_rows=1000).rows]
     if len(pool) > k:
         picks = sorted(ep.np_random.choice(len(pool), size=k, replace=False).tolist())
@@ -189,8 +189,8 @@ def get_column_stats(ep: "Episode", action: Action) -> str:
     counts = _query(ep, src, exp.Count(this=exp.Star()), exp.Count(this=column.copy()),
                     exp.Count(this=exp.Distinct(expressions=[column.copy()])))
     total, non_null, distinct = _run(ep, counts, max_rows=1).rows[0]
-    values_query = _query(ep, src, column.copy()).where(
-        exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), copy=False).limit(STATS_ROW_LIMIT, copy=False)
+    values_query = with_limit(_query(ep, src, column.copy()).where(
+        exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), copy=False), STATS_ROW_LIMIT)
     values = [row[0] for row in _run(ep, values_query, max_rows=STATS_ROW_LIMIT).rows]
     lines = [f"Statistics of {action['column_id']} in {_describe_source(src)}:",
              f"rows: {total}", f"non-NULL: {non_null}", f"NULL: {total - non_null}", f"distinct: {distinct}"]

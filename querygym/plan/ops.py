@@ -811,9 +811,7 @@ class LimitOp(Operation):
                 and not node.expression.args.get("offset")):
             # The ordering's keys are not among its columns, so no later query can repeat it:
             # apply the limit inside the ordering's own query, where ORDER BY ... LIMIT is exact.
-            inner = node.expression.copy().limit(count, copy=False)
-            if offset:
-                inner = inner.offset(offset, copy=False)
+            inner = with_limit(node.expression.copy(), count, offset)
             if action.get("projected_columns") is None:
                 return self.node(action, ctx, inner, node.schema, ordered=True)
             projection = _projection_param(action, "projected_columns", Resolver([src], ctx))
@@ -826,10 +824,17 @@ class LimitOp(Operation):
         projection = _projection_param(action, "projected_columns", resolver)
         body = _select(projection, src)
         ordered, ordering = _carry_order(body, src, projection)
-        body = body.limit(count, copy=False)
-        if offset:
-            body = body.offset(offset, copy=False)
+        body = with_limit(body, count, offset)
         return self.node(action, ctx, body, projection.schema, ordered=ordered, ordering=ordering)
+
+
+def with_limit(select: exp.Select, count: int, offset: int = 0) -> exp.Select:
+    """``select`` with ``LIMIT count`` (and ``OFFSET offset`` when not 0), set in place: sqlglot's
+    ``limit`` builder would parse the text ``LIMIT n`` to make the same tree."""
+    select.set("limit", exp.Limit(expression=exp.Literal.number(count)))
+    if offset:
+        select.set("offset", exp.Offset(expression=exp.Literal.number(offset)))
+    return select
 
 
 class AggregateOp(Operation):

@@ -283,3 +283,13 @@ def test_a_fragment_parsed_once_is_shared_and_never_changed_by_the_steps_that_us
     after = parsed()
     assert all(a is b for a, b in zip(after, before))  # the same trees, read again
     assert [tree.sql() for tree in after] == texts  # and no step changed them
+
+
+@given(count=st.integers(min_value=0, max_value=10**30), offset=st.integers(min_value=0, max_value=10**12))
+def test_a_limit_set_in_place_is_the_tree_sqlglots_builder_parses(count, offset):
+    built = sqlglot.exp.select("x").from_("t").limit(count)
+    if offset:
+        built = built.offset(offset)
+    made = ops.with_limit(sqlglot.exp.select("x").from_("t"), count, offset)
+    assert made == built and repr(made) == repr(built)
+    assert made.sql() == built.sql()
