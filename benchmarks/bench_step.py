@@ -6,7 +6,9 @@
    fetch only).  The median of each, their ratio and the median overhead per step are printed
    for every engine that is available (sqlite always; postgres and duckdb with their extras).
 2. The random agent plays episodes on the built-in tasks for a fixed number of steps; steps
-   per second are printed.
+   per second are printed, with the engine's own share of the time (every statement run and
+   fetched, every result kept), the rate querygym's own work alone would allow, and the share
+   of the slowest steps (a random agent draws joins that the engine itself takes seconds over).
 
     python benchmarks/bench_step.py [--repeats 3] [--engines sqlite,postgres,duckdb] [--random-steps 2000]
 
@@ -21,6 +23,7 @@ import time
 
 import querygym
 from querygym.agents import get as get_agent
+from querygym.engine.backend import Backend
 from querygym.env.environment import QueryGymEnv
 
 
@@ -55,9 +58,31 @@ def time_engine(dialect: str, repeats: int) -> dict:
 
 
 def random_agent_rate(steps: int, seed: int = 0) -> float:
+    """Steps per second of the random agent on the built-in tasks (agent and environment together)."""
+    return random_agent_profile(steps, seed)["rate"]
+
+
+def random_agent_profile(steps: int, seed: int = 0) -> dict:
+    """The random agent's steps per second, with where the time went: the engine's own time (every
+    statement executed and fetched, every result kept), and the share of the slowest steps."""
     tasks = querygym.builtin_tasks()
     env = QueryGymEnv(tasks, max_steps=30)
     agent = get_agent("random", seed=seed)
+    engine_s = [0.0]
+    originals = {name: getattr(Backend, name) for name in ("execute", "materialise", "drop")}
+
+    def timed(method):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                engine_s[0] += time.perf_counter() - started
+        return run
+
+    for name, method in originals.items():
+        setattr(Backend, name, timed(method))
+    step_s: list[float] = []
     played = 0
     started = time.perf_counter()
     try:
@@ -68,13 +93,22 @@ def random_agent_rate(steps: int, seed: int = 0) -> float:
             agent.reset(task)
             obs, info = env.reset(options={"task_id": task.id})
             while played < steps:
-                obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
+                action = agent.act(obs, info)
+                t0 = time.perf_counter()
+                obs, reward, terminated, truncated, info = env.step(action)
+                step_s.append(time.perf_counter() - t0)
                 played += 1
                 if terminated or truncated:
                     break
+        elapsed = time.perf_counter() - started
     finally:
+        for name, method in originals.items():
+            setattr(Backend, name, method)
         env.close()
-    return played / (time.perf_counter() - started)
+    slowest = sorted(step_s, reverse=True)[:max(1, steps // 1000)]
+    return {"rate": played / elapsed, "steps": played, "engine_share": engine_s[0] / elapsed,
+            "own_rate": played / max(elapsed - engine_s[0], 1e-9), "slowest": len(slowest),
+            "slowest_share": sum(slowest) / elapsed, "slowest_ms": slowest[0] * 1e3}
 
 
 def main() -> None:
@@ -93,8 +127,12 @@ def main() -> None:
         print(f"{engine:10}{r['steps']:>10}{r['step_ms']:>13.2f}{r['direct_ms']:>11.2f}{r['ratio']:>8.2f}"
               f"{r['overhead_ms']:>13.2f}")
     if args.random_steps:
-        print(f"random agent: {random_agent_rate(args.random_steps):.0f} env steps per second "
-              f"({args.random_steps} steps on the built-in tasks)")
+        r = random_agent_profile(args.random_steps)
+        print(f"random agent: {r['rate']:.0f} env steps per second ({r['steps']} steps on the built-in tasks)")
+        print(f"  the engine's own time (statements run and fetched, results kept) is {r['engine_share']:.0%} "
+              f"of it; without it, {r['own_rate']:.0f} steps per second")
+        print(f"  the slowest {r['slowest']} steps (one in a thousand) take {r['slowest_share']:.0%} of the time; "
+              f"the slowest {r['slowest_ms']:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -252,7 +252,8 @@ class Backend:
             if recount and time.perf_counter() > give_up:
                 break
         result.close()  # its rows are no longer read; the engine counts them
-        statement = f"SELECT COUNT(*) FROM ({sql}) AS qg_counted"
+        # on lines of their own, so a comment closing the statement cannot swallow the parenthesis
+        statement = f"SELECT COUNT(*) FROM (\n{sql.rstrip().rstrip(';')}\n) AS qg_counted"
         if self.dialect.direct_cursor:
             cursor = conn.connection.dbapi_connection.cursor()
             try:

@@ -112,6 +112,27 @@ def test_rows_far_past_the_cap_are_counted_by_the_engine(columnar):
         assert db.scalar("SELECT COUNT(*) FROM regions") == 7
 
 
+def test_the_engine_counts_a_statement_ending_in_a_comment_or_semicolon():
+    with Backend(DB) as db:
+        for ending in ("  -- the end", ";  ", "\n/* done */ ;"):
+            result = db.execute(WIDE + ending, max_rows=3, count=True)
+            assert result.truncated and result.total == 3203 * 60
+
+
+def test_an_engine_count_past_the_deadline_stops_like_the_query():
+    with Backend(DB, timeout_s=0.3) as db:
+        # ten million rows: the first come at once, the count outlasts the limit
+        huge = "SELECT * FROM order_items AS a CROSS JOIN order_items AS b CROSS JOIN regions"
+        statements = []
+        db.connection.connection.dbapi_connection.set_trace_callback(statements.append)
+        started = time.perf_counter()
+        with pytest.raises(QueryTimeoutError):
+            db.execute(huge, max_rows=3, count=True)
+        assert time.perf_counter() - started < 2.0
+        assert statements[-1].startswith("SELECT COUNT(*) FROM (")  # stopped while the engine counted
+        assert db.scalar("SELECT COUNT(*) FROM regions") == 7  # the connection is still usable
+
+
 def test_a_statement_that_is_not_a_query_is_read_to_the_end_when_counted():
     with Backend(DB) as db:
         statements = []
