@@ -490,6 +490,34 @@ class Dialect:
             return main
         return "WITH " + ", ".join(parts) + ("\n" if pretty else " ") + main
 
+    def compile_reading(self, plan, query: exp.Query, *, cached: dict[str, str] | None = None) -> str:
+        """``query``, which reads nodes of ``plan`` by id (an exploration's question about a table),
+        as one statement with the ``WITH`` clause it needs: the text :meth:`render` gives for
+        :meth:`compile_query`, assembled as :meth:`compile` assembles a step's, from each node's CTE
+        rendered once.  The nodes in ``cached`` (see :meth:`compile`) are read from the tables that
+        keep their rows, so a question about a table does not compute it and its lineage again."""
+        if type(self).render is not Dialect.render:
+            return self.render(self.compile_query(plan, query))
+        cached = cached or {}
+        read = [plan.get(t.name) for t in query.find_all(exp.Table) if not t.args.get("db")]
+        read = list({n.id: n for n in read if n is not None}.values())
+        if not read:
+            return self.render(query)
+        needed: dict[str, Any] = {}
+        for node in read:
+            if node.id not in cached:
+                needed.update((dep.id, dep) for dep in needed_nodes(plan, node, cached))
+            needed[node.id] = node
+        parts = [self._stub(n.id, cached[n.id], False) if n.id in cached else self._rendered(plan, n, False, main=False)
+                 for n in sorted(needed.values(), key=lambda n: n.index)]
+        # the transforms follow the query's columns into the bodies of the nodes it reads
+        self._context_ctes = {d.id: d.expression for node in read for d in (*plan.lineage(node), node)}
+        try:
+            main = self.render(query)
+        finally:
+            self._context_ctes = {}
+        return "WITH " + ", ".join(parts) + " " + main
+
     def _lineage_text(self, plan, lineage: list, pretty: bool) -> str:
         """The CTEs of ``lineage`` joined by commas.  A step that reads the table the last step
         made extends that step's statement by one CTE: its text is taken as it was, so the

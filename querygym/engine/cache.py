@@ -16,7 +16,10 @@ The choice (``policy="auto"``):
   writes a table, 2 on PostgreSQL, where it writes rows already fetched into later statements);
 * a node that reads, through the nodes it would compute, at least ``source_rows`` rows of base
   tables or kept tables is kept: re-reading large inputs at every later step is what costs;
-* a node whose computed inputs took ``slow_s`` seconds or more is kept.
+* a node whose computed inputs took ``slow_s`` seconds or more is kept;
+* a node that took ``slow_s`` seconds or more when it ran is kept when it is read again (an
+  exploration's question about it, or its rows: :meth:`ResultCache.keep_slow`), and explorations
+  read the kept tables (:meth:`ResultCache.reading`).
 
 An engine whose sessions may not create tables (PostgreSQL: its reader role has no TEMPORARY
 privilege, and every transaction is read-only) keeps a result worth keeping that has at most
@@ -36,6 +39,8 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
+
+from sqlglot import exp
 
 from querygym.dialects.base import needed_nodes
 from querygym.engine.backend import Backend, Result
@@ -121,8 +126,43 @@ class ResultCache:
                 self._kept[node.id] = Kept(node, "", select, result.total)
         return result
 
+    def reading(self, plan, query) -> str:
+        """The SQL of ``query`` (a sqlglot query that reads nodes of ``plan`` by id: an exploration's
+        question about a table), reading the kept nodes' tables; a node it reads that took
+        ``slow_s`` or more when it ran is kept first (see :meth:`keep_slow`)."""
+        read = [plan.get(t.name) for t in query.find_all(exp.Table) if not t.args.get("db")]
+        self.keep_slow(plan, [n for n in read if n is not None])
+        return self.backend.dialect.compile_reading(plan, query, cached=self.tables(plan))
+
+    def keep_slow(self, plan, nodes) -> None:
+        """Keep each of ``nodes`` (nodes of ``plan`` about to be read again) whose statement took
+        ``slow_s`` or more when it ran: reading it again would compute it again, and an agent that
+        asks about a table usually goes on to use it.  Keeping costs about one more computation;
+        one that fails (the time limit, say) leaves nothing behind and the node is computed as before."""
+        if self.policy == "never" or not self.backend.dialect.result_cache:
+            return
+        for node in nodes:
+            if node.id in self._valid() or self._seconds.get(node.id, 0.0) < self.slow_s or not _keepable(node):
+                continue
+            self._seconds.pop(node.id)  # tried once, kept or not
+            table = f"{self._prefix}{node.id}"
+            try:
+                rows = self.backend.materialise(table, self.statement(plan, node))
+                select = self.backend.dialect.kept_select(self.backend, table)
+                if select is None:
+                    self._drop(table)
+                    continue
+                if rows is None:
+                    rows = int(self.backend.scalar(f'SELECT COUNT(*) FROM "{table}"'))
+            except QueryGymError:
+                self._drop(table)
+                continue
+            self._kept[node.id] = Kept(node, table, select, rows)
+
     def read(self, plan, node, *, max_rows: int | None, count: bool = False) -> Result:
-        """The rows of ``node`` (already in ``plan``), from its table when it is kept."""
+        """The rows of ``node`` (already in ``plan``), from its table when it is kept (or kept now,
+        when it proved slow: :meth:`keep_slow`)."""
+        self.keep_slow(plan, [node])
         kept = self._valid().get(node.id)
         if kept is not None and kept.node is node and kept.table:
             return self._read(kept.table, max_rows, kept.rows if count else None)
@@ -165,10 +205,7 @@ class ResultCache:
             return
 
     def _worth_keeping(self, plan, node, kept: dict[str, str]) -> bool:
-        if self.policy == "never":
-            return False
-        names = [name.casefold() for name in node.column_names]
-        if len(set(names)) != len(names) or not all(names):
+        if self.policy == "never" or not _keepable(node):
             return False
         if self.policy == "always":
             return True
@@ -188,3 +225,9 @@ class ResultCache:
                     except ExecutionError:  # not a table the engine can count: nothing to weigh
                         pass
         return source >= self.source_rows
+
+
+def _keepable(node) -> bool:
+    """Whether a table can hold ``node``'s rows: its column names are all there and distinct, ignoring case."""
+    names = [name.casefold() for name in node.column_names]
+    return len(set(names)) == len(names) and all(names)

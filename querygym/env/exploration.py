@@ -46,7 +46,8 @@ def _query(ep: "Episode", src: Source, *expressions: exp.Expression) -> exp.Sele
 
 
 def _run(ep: "Episode", query: exp.Query, max_rows: int | None = None):
-    sql = ep.dialect.render(ep.dialect.compile_query(ep.plan, query))
+    # intermediate tables whose rows the episode keeps are read from their tables, not computed again
+    sql = ep.cache.reading(ep.plan, query)
     return ep.backend.execute(sql, max_rows=max_rows)
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import querygym
+from sqlglot import exp
 from querygym.dialects import get
 from querygym.env.environment import QueryGymEnv
 
@@ -101,3 +102,45 @@ def test_a_plan_deeper_than_the_type_search_compiles_as_the_whole_statement(name
             assert dialect.compile(plan, node) == fresh.render(fresh.compile_node(plan, node)), node.id
     finally:
         env.close()
+
+
+def _questions(node_id: str):
+    """Queries an exploration asks of a table: its rows, a count under an alias, a column's values."""
+    table = exp.Table(this=exp.to_identifier(node_id, quoted=True))
+    aliased = exp.Table(this=exp.to_identifier(node_id, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("x")))
+    return [exp.select(exp.Star()).from_(table.copy()).limit(5),
+            exp.select(exp.Count(this=exp.Star())).from_(aliased),
+            exp.select(exp.Column(this=exp.Star())).from_(table.copy()).where("1 = 1").order_by("1")]
+
+
+@pytest.mark.parametrize("name", ["sqlite", "postgres", "duckdb"])
+def test_a_question_about_a_table_compiles_as_the_whole_statement(played, name):
+    dialect = get(name)()
+    dialect.remember(played.episode.schema)
+    plan = played.episode.plan
+    for node in plan:
+        for query in _questions(node.id):
+            assert dialect.compile_reading(plan, query) == dialect.render(dialect.compile_query(plan, query))
+    # a question about a base table alone has no WITH clause
+    base = exp.select(exp.Star()).from_("products")
+    assert dialect.compile_reading(plan, base) == dialect.render(base)
+
+
+def test_a_question_about_a_kept_table_reads_that_table_and_nothing_under_it():
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks)
+    try:
+        env.reset(options={"task_id": tasks.tasks[0].id})
+        for step in STEPS:
+            env.step(json.dumps(step))
+        plan = env.episode.plan
+    finally:
+        env.close()
+    dialect = get("sqlite")()
+    last = plan.get("T_6")  # the filter of T_5 (STEPS)
+    kept = {"T_5": 'SELECT * FROM "qg_kept_5"'}
+    text = dialect.compile_reading(plan, _questions(last.id)[0], cached=kept)
+    assert '"T_5" AS (SELECT * FROM "qg_kept_5")' in text
+    # T_5 joins T_3 and T_1: behind the kept table, none of its lineage is computed
+    assert not any(f'"{n}" AS (' in text for n in ("T_0", "T_1", "T_2", "T_3"))
+    assert text.endswith(dialect.render(_questions(last.id)[0]))

@@ -91,6 +91,48 @@ def test_kept_results_give_the_observations_of_recomputed_ones_on_spider(engine)
     assert_databases_untouched()
 
 
+def test_questions_about_kept_tables_give_the_answers_of_recomputed_ones(engine, monkeypatch):
+    """Explorations read a kept table instead of computing it again: every column's statistics,
+    distinct values and types are as when the table is computed from the base tables."""
+    statements, playing = [], [None]
+    execute = Backend.execute
+    monkeypatch.setattr(Backend, "execute",
+                        lambda self, sql, **kw: statements.append((playing[0], sql)) or execute(self, sql, **kw))
+    tasks = querygym.builtin_tasks()
+    references = querygym.builtin_references()
+    kept, plain = (QueryGymEnv(tasks, dialect=engine, result_cache=policy) for policy in ("always", "never"))
+    try:
+        asked = 0
+        for task_id, script in list(references.items())[::6]:
+            answers = []
+            for env in (kept, plain):
+                playing[0] = env
+                env.reset(seed=0, options={"task_id": int(task_id)})
+                seen = []
+                for text in script:
+                    obs, reward, terminated, truncated, info = env.step(text)
+                    if info["kind"] == "cte":
+                        node = env.unwrapped.episode.plan.get(info["cte_id"])
+                        for column in node.column_names:
+                            for question in ("get_column_stats", "get_unique_values", "get_column_types"):
+                                seen.append(_rounded(env.step(act(question, node.id, column)
+                                                              if question != "get_column_types"
+                                                              else act(question, node.id))[0]))
+                    if terminated or truncated:
+                        break
+                answers.append(seen)
+            assert answers[0] == answers[1], task_id
+            asked += len(answers[0])
+        assert asked > 100 and len(kept.episode.cache) > 0
+        # the questions read the kept tables (or, on PostgreSQL, the rows written into them)
+        reading = [sql for env, sql in statements if env is kept and "COUNT(DISTINCT" in sql.upper()]
+        keeps = '"qg_' if engine != "postgres" else "VALUES"
+        assert sum(keeps in sql for sql in reading) > len(reading) / 2
+    finally:
+        kept.close()
+        plain.close()
+
+
 AFFINITY = """
 CREATE TABLE t (id INTEGER PRIMARY KEY, txt TEXT, num NUMERIC, i INTEGER, r REAL, b BLOB, anything);
 INSERT INTO t VALUES (1, '98', '5', 7, 1.0, x'00ff', '12');
@@ -243,6 +285,31 @@ def test_only_querygyms_own_statement_may_create_a_temporary_table():
         db.drop("qg_test")
         assert db.scalar("SELECT COUNT(*) FROM sqlite_temp_master") == 0
     assert_databases_untouched()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_table_that_proved_slow_is_kept_when_it_is_asked_about(engine):
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks, dialect=engine)  # the "auto" policy
+    try:
+        env.reset(options={"task_id": tasks.tasks[0].id})
+        cache = env.episode.cache
+        env.step(act("perform_filter", "orders", "orders.order_id > 10"))  # small: run plainly
+        assert len(cache) == 0
+        env.step(act("get_column_stats", "T_0", "T_0.order_id"))
+        assert len(cache) == 0  # it ran faster than slow_s: asked about, it is computed again
+        cache.slow_s = 0.0  # now every table ran "slowly"
+        env.step(act("perform_filter", "customers", "customers.customer_id > 10"))
+        assert len(cache) == 0
+        before = env.step(act("get_column_stats", "T_1", "T_1.customer_id"))[0]
+        assert len(cache) == 1 and "T_1" in cache.tables(env.episode.plan)
+        assert temp_tables(env.episode.backend) != []
+        # the answers from the kept table are the same, and a next step over it runs
+        assert env.step(act("get_column_stats", "T_1", "T_1.customer_id"))[0] == before
+        info = env.step(act("perform_limit", "T_1", "3"))[4]
+        assert info["kind"] == "cte" and info["row_count"] == 3
+    finally:
+        env.close()
 
 
 def test_a_materialisation_stops_at_the_time_limit_and_leaves_nothing():
