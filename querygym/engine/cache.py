@@ -17,9 +17,9 @@ The choice (``policy="auto"``):
 * a node that reads, through the nodes it would compute, at least ``source_rows`` rows of base
   tables or kept tables is kept: re-reading large inputs at every later step is what costs;
 * a node whose computed inputs took ``slow_s`` seconds or more is kept;
-* a node that took ``slow_s`` seconds or more when it ran is kept when it is read again (an
-  exploration's question about it, or its rows: :meth:`ResultCache.keep_slow`), and explorations
-  read the kept tables (:meth:`ResultCache.reading`).
+* a node that took ``slow_s`` seconds or more when it ran, and returned at most ``source_rows``
+  rows, is kept when it is read again (an exploration's question about it, or its rows:
+  :meth:`ResultCache.keep_slow`); explorations read the kept tables (:meth:`ResultCache.reading`).
 
 An engine whose sessions may not create tables (PostgreSQL: its reader role has no TEMPORARY
 privilege, and every transaction is read-only) keeps a result worth keeping that has at most
@@ -75,8 +75,9 @@ class ResultCache:
         self.source_rows = source_rows
         self.slow_s = slow_s
         self._kept: dict[str, Kept] = {}
-        #: seconds each node's statement took when it was run plainly
+        #: seconds each node's statement took when it was run plainly, and the rows it returned
         self._seconds: dict[str, float] = {}
+        self._rows: dict[str, int | None] = {}
         self._session = backend.session
         self._prefix = f"qg_{os.getpid()}_{next(_names)}_"
 
@@ -119,6 +120,7 @@ class ResultCache:
         started = time.perf_counter()
         result = self.backend.execute(sql, max_rows=max_rows, count=True, columnar=columnar)
         self._seconds[node.id] = time.perf_counter() - started
+        self._rows[node.id] = result.total
         if keep and not result.truncated and result.total is not None and result.total <= dialect.inline_rows:
             # an engine without temporary tables: a small result is written into later statements
             select = dialect.inline_select(result.columns, result.types, result.all_rows())
@@ -136,13 +138,18 @@ class ResultCache:
 
     def keep_slow(self, plan, nodes) -> None:
         """Keep each of ``nodes`` (nodes of ``plan`` about to be read again) whose statement took
-        ``slow_s`` or more when it ran: reading it again would compute it again, and an agent that
-        asks about a table usually goes on to use it.  Keeping costs about one more computation;
-        one that fails (the time limit, say) leaves nothing behind and the node is computed as before."""
+        ``slow_s`` or more when it ran and returned at most ``source_rows`` rows: reading it again
+        would compute it again, and an agent that asks about a table usually goes on to use it.
+        Keeping costs about one more computation, and writing the rows: a larger result is not
+        written (its time went into its many rows, which a question reads only the first of).  A
+        keeping that fails (the time limit, say) leaves nothing behind and the node is computed
+        as before."""
         if self.policy == "never" or not self.backend.dialect.result_cache:
             return
         for node in nodes:
-            if node.id in self._valid() or self._seconds.get(node.id, 0.0) < self.slow_s or not _keepable(node):
+            rows = self._rows.get(node.id)
+            if (node.id in self._valid() or self._seconds.get(node.id, 0.0) < self.slow_s or rows is None
+                    or rows > self.source_rows or not _keepable(node)):
                 continue
             self._seconds.pop(node.id)  # tried once, kept or not
             table = f"{self._prefix}{node.id}"
@@ -172,6 +179,7 @@ class ResultCache:
         """Drop every kept table (the end of the episode)."""
         kept, self._kept = self._kept, {}
         self._seconds.clear()
+        self._rows.clear()
         if self.backend.session == self._session:
             for k in kept.values():
                 if k.table:  # rows written as VALUES leave no table behind

@@ -308,6 +308,12 @@ def test_a_table_that_proved_slow_is_kept_when_it_is_asked_about(engine):
         assert env.step(act("get_column_stats", "T_1", "T_1.customer_id"))[0] == before
         info = env.step(act("perform_limit", "T_1", "3"))[4]
         assert info["kind"] == "cte" and info["row_count"] == 3
+        # a slow table of many rows is not written out to answer a question about it
+        rows = env.step(act("perform_filter", "products", "products.product_id > 1"))[4]["row_count"]
+        assert "T_3" not in cache.tables(env.episode.plan)
+        cache.source_rows = rows - 1
+        env.step(act("preview_table", "T_3"))
+        assert "T_3" not in cache.tables(env.episode.plan)
     finally:
         env.close()
 
