@@ -59,7 +59,10 @@ class Result:
         columnar (and has rows; an empty list of rows keeps having no width), else the rows."""
         if self.data is None or not len(self.data[0]):
             return self.rows
-        return pd.DataFrame(dict(enumerate(self.data)), copy=False)
+        # each column as fetched: pandas would otherwise turn a column of texts into its own string
+        # dtype, checking every value, and the comparison reads texts as Python objects
+        return pd.DataFrame({j: pd.Series(column, dtype=column.dtype, copy=False) for j, column in enumerate(self.data)},
+                            copy=False)
 
 
 #: rows read at a time past the cap when counting them, so memory stays bounded

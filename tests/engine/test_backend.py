@@ -215,6 +215,10 @@ def test_a_columnar_fetch_holds_every_value_exactly_and_keeps_only_the_first_row
         assert restored == plain.rows
         assert [type(v) for r in restored for v in r] == [type(v) for r in plain.rows for v in r]
         assert compare_tables(columnar.table(), plain.rows).relation == "equal"
+        # texts stay Python strings in the frame (pandas would convert them to its string dtype)
+        frame = columnar.table()
+        assert [frame[j].dtype for j in frame.columns] == [column.dtype for column in columnar.data]
+        assert all(np.shares_memory(frame[j].to_numpy(), columnar.data[j]) for j in frame.columns)
         # capped and counted in the same pass
         capped = backend.execute("SELECT * FROM t", max_rows=20_000, columnar=5, count=True)
         assert capped.truncated and capped.total == 25_001 and len(capped.data[0]) == 20_000
