@@ -129,8 +129,8 @@ def main() -> None:
     if args.random_steps:
         r = random_agent_profile(args.random_steps)
         print(f"random agent: {r['rate']:.0f} env steps per second ({r['steps']} steps on the built-in tasks)")
-        print(f"  the engine's own time (statements run and fetched, results kept) is {r['engine_share']:.0%} "
-              f"of it; without it, {r['own_rate']:.0f} steps per second")
+        print(f"  the database's time (statements executed, their rows fetched through the driver into arrays, "
+              f"results kept) is {r['engine_share']:.0%} of it; the rest allows {r['own_rate']:.0f} steps per second")
         print(f"  the slowest {r['slowest']} steps (one in a thousand) take {r['slowest_share']:.0%} of the time; "
               f"the slowest {r['slowest_ms']:.0f} ms")
 
