@@ -34,9 +34,11 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
+from sqlglot import exp
 
 from querygym.dialects.base import Dialect
 from querygym.dialects.guard import QueryGuard
+from querygym.dialects.transforms import first_join_is_outer, outer_joins_as_left_joins
 from querygym.errors import DatabaseNotFoundError, ReadOnlyViolation
 from querygym.util import quote_identifier
 
@@ -77,6 +79,14 @@ class SQLiteDialect(Dialect):
     forbidden_functions = _FORBIDDEN_FUNCTIONS
     result_cache = True
     direct_cursor = True  # the authorizer, query_only and the progress handler are the connection's
+    transforms = (outer_joins_as_left_joins,)
+
+    def prepare(self, expression: exp.Expression) -> exp.Expression:
+        """``expression`` itself unless a query in it starts with a RIGHT or FULL JOIN, which
+        :func:`~querygym.dialects.transforms.outer_joins_as_left_joins` rewrites (on a copy)."""
+        if not any(first_join_is_outer(select) for select in expression.find_all(exp.Select)):
+            return expression
+        return super().prepare(expression)
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """An engine on the SQLite file ``target``, opened read-only, whose queries stop once ``guard`` expires."""
