@@ -212,8 +212,8 @@ class Backend:
                 chunk = chunk[: max_rows - fetched]
             if len(head) < keep:
                 head.extend(tuple(r) for r in chunk[: keep - len(head)])
-            for j, values in enumerate(zip(*chunk)):  # the batch's columns, transposed at C speed
-                parts[j].append(_column_array(values))
+            for j in range(width):
+                parts[j].append(_column_array([row[j] for row in chunk]))
             fetched += len(chunk)
             if truncated:
                 break
@@ -369,7 +369,7 @@ def _is_query(sql: str) -> bool:
     return head.startswith("SELECT") or head.startswith("WITH")
 
 
-def _column_array(values: tuple) -> np.ndarray:
+def _column_array(values: list) -> np.ndarray:
     """One batch of a column: int64 or float64 when every value is an int (that fits) or a float,
     else the Python values themselves (NULLs, text, mixed types)."""
     kinds = set(map(type, values))
