@@ -8,7 +8,8 @@
 2. The random agent plays episodes on the built-in tasks for a fixed number of steps; steps
    per second are printed, with the engine's own share of the time (every statement run and
    fetched, every result kept), the rate querygym's own work alone would allow, and the share
-   of the slowest steps (a random agent draws joins that the engine itself takes seconds over).
+   of the slowest steps (a random agent draws joins that the engine itself takes seconds over),
+   and the garbage collections per generation (counts that do not move with the machine's load).
 
     python benchmarks/bench_step.py [--repeats 3] [--engines sqlite,postgres,duckdb] [--random-steps 2000]
 
@@ -18,6 +19,7 @@ Machines are noisy: compare the ratios of one run.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 
@@ -82,6 +84,18 @@ def random_agent_profile(steps: int, seed: int = 0) -> dict:
 
     for name, method in originals.items():
         setattr(Backend, name, timed(method))
+    # collections per generation and their time: unlike a rate, the counts do not move with the
+    # machine's load, so they show a change that allocates more
+    collections, gc_s, gc_started = [0, 0, 0], [0.0], [0.0]
+
+    def on_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            collections[info["generation"]] += 1
+            gc_s[0] += time.perf_counter() - gc_started[0]
+
+    gc.callbacks.append(on_collection)
     step_s: list[float] = []
     played = 0
     started = time.perf_counter()
@@ -102,13 +116,15 @@ def random_agent_profile(steps: int, seed: int = 0) -> dict:
                     break
         elapsed = time.perf_counter() - started
     finally:
+        gc.callbacks.remove(on_collection)
         for name, method in originals.items():
             setattr(Backend, name, method)
         env.close()
     slowest = sorted(step_s, reverse=True)[:max(1, steps // 1000)]
     return {"rate": played / elapsed, "steps": played, "engine_share": engine_s[0] / elapsed,
             "own_rate": played / max(elapsed - engine_s[0], 1e-9), "slowest": len(slowest),
-            "slowest_share": sum(slowest) / elapsed, "slowest_ms": slowest[0] * 1e3}
+            "slowest_share": sum(slowest) / elapsed, "slowest_ms": slowest[0] * 1e3,
+            "collections": tuple(collections), "gc_share": gc_s[0] / elapsed}
 
 
 def main() -> None:
@@ -133,6 +149,8 @@ def main() -> None:
               f"results kept) is {r['engine_share']:.0%} of it; the rest allows {r['own_rate']:.0f} steps per second")
         print(f"  the slowest {r['slowest']} steps (one in a thousand) take {r['slowest_share']:.0%} of the time; "
               f"the slowest {r['slowest_ms']:.0f} ms")
+        young, middle, full = r["collections"]
+        print(f"  garbage collections: {young} young, {middle} middle, {full} full, {r['gc_share']:.0%} of the time")
 
 
 if __name__ == "__main__":
