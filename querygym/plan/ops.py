@@ -545,27 +545,28 @@ def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool =
         if not default_star:
             raise PlanError("The column list is empty.")
         items = [exp.Star()]
-    expanded: list[tuple[exp.Expression, str | None, exp.Expression]] = []  # (resolved, alias, original)
+    # (resolved, alias, original, type): a column a star expands to comes with its source's type
+    expanded: list[tuple[exp.Expression, str | None, exp.Expression, str | None]] = []
     for item in items:
         if isinstance(item, exp.Star):
             for s in resolver.sources:
                 for c in s.columns:
-                    expanded.append((_qualified(s.qualifier, c.name), None, item))
+                    expanded.append((_qualified(s.qualifier, c.name), None, item, c.type))
             continue
         resolved = resolver.resolve(item)
         if isinstance(resolved, exp.Column) and isinstance(resolved.this, exp.Star):
             src = resolver.find_source(resolved.table)
             for c in src.columns:
-                expanded.append((_qualified(src.qualifier, c.name), None, item))
+                expanded.append((_qualified(src.qualifier, c.name), None, item, c.type))
             continue
         alias = None
         if isinstance(resolved, exp.Alias):
             alias = resolved.alias
             resolved = resolved.this
-        expanded.append((resolved, alias, item))
+        expanded.append((resolved, alias, item, None))
     out_items, schema, origins = [], [], []
     taken: set[str] = set()
-    for resolved, alias, original in expanded:
+    for resolved, alias, original, known_type in expanded:
         if alias is not None:
             name = alias
         elif isinstance(resolved, exp.Column):
@@ -585,7 +586,7 @@ def project(items: list[exp.Expression], resolver: Resolver, *, distinct: bool =
             out_items.append(resolved)
         else:
             out_items.append(exp.alias_(resolved, exp.to_identifier(name, quoted=True)))
-        schema.append(Column(name, _infer_type(resolved, resolver)))
+        schema.append(Column(name, known_type if known_type is not None else _infer_type(resolved, resolver)))
         origins.append((resolved.table, resolved.name) if isinstance(resolved, exp.Column) else None)
     return Projection(out_items, tuple(schema), origins, distinct)
 

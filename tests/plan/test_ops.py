@@ -1,5 +1,6 @@
 """Relational-algebra operations on the built-in database, checked against SQLite run directly."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -293,3 +294,15 @@ def test_a_limit_set_in_place_is_the_tree_sqlglots_builder_parses(count, offset)
     made = ops.with_limit(sqlglot.exp.select("x").from_("t"), count, offset)
     assert made == built and repr(made) == repr(built)
     assert made.sql() == built.sql()
+
+
+def test_a_star_takes_each_columns_type_from_its_source(env):
+    env.step(json.dumps(["perform_join", ["orders AS o", "customers AS c"], ["o.customer_id = c.customer_id"],
+                         ["INNER JOIN"]]))
+    joined = env.episode.plan.newest
+    env.step(json.dumps(["perform_filter", joined.id, f"{joined.id}.order_id > 3"]))  # no column list: all
+    filtered = env.episode.plan.newest
+    schema = env.episode.schema
+    expected = [c.type for c in schema.table("orders").columns] + [c.type for c in schema.table("customers").columns]
+    assert [c.type for c in joined.schema] == expected and all(expected)
+    assert [(c.name, c.type) for c in filtered.schema] == [(c.name, c.type) for c in joined.schema]
