@@ -424,9 +424,8 @@ class Dialect:
         for node in through:
             for dep in plan.lineage(node):
                 needed[dep.id] = dep
-        for table in query.find_all(exp.Table):
-            dep = plan.get(table.name) if not table.args.get("db") else None
-            if dep is not None and dep.id not in needed:
+        for dep in nodes_read(plan, query):
+            if dep.id not in needed:
                 for d in plan.lineage(dep):
                     needed[d.id] = d
                 needed[dep.id] = dep
@@ -499,8 +498,7 @@ class Dialect:
         if type(self).render is not Dialect.render:
             return self.render(self.compile_query(plan, query))
         cached = cached or {}
-        read = [plan.get(t.name) for t in query.find_all(exp.Table) if not t.args.get("db")]
-        read = list({n.id: n for n in read if n is not None}.values())
+        read = nodes_read(plan, query)
         if not read:
             return self.render(query)
         needed: dict[str, Any] = {}
@@ -649,6 +647,12 @@ def _select_all(name: str, dialect: str, pretty: bool) -> str:
     """``SELECT * FROM "name"`` as ``dialect`` writes it (the main query of most steps)."""
     star = exp.select(exp.Star()).from_(exp.to_identifier(name, quoted=True))
     return star.sql(dialect=dialect, identify=True, pretty=pretty, copy=False)
+
+
+def nodes_read(plan, query: exp.Expression) -> list:
+    """The nodes of ``plan`` that ``query`` names as tables (each once, in the order named)."""
+    found = (plan.get(t.name) for t in query.find_all(exp.Table) if not t.args.get("db"))
+    return list({n.id: n for n in found if n is not None}.values())
 
 
 def needed_nodes(plan, node, cached: dict[str, str]) -> list:

@@ -3,8 +3,9 @@
 Each function takes a statement parsed with SQLite's meaning and returns one that means the same
 on an engine whose semantics differ (LIKE's case rules, truth values used as numbers, ROUND of
 any number, SQLite's date modifiers, ``julianday``), or on SQLite itself in a form it runs
-faster (RIGHT and FULL JOIN); a dialect lists the ones it needs in its ``transforms``.  The helpers below them are shared with the Dialect base class's own rewrites
-(numeric affinity, bare columns), which need the dialect's compiled CTEs and so stay methods.
+faster (RIGHT and FULL JOIN); a dialect lists the ones it needs in its ``transforms``.  The
+helpers below them are shared with the Dialect base class's own rewrites (numeric affinity,
+bare columns), which need the dialect's compiled CTEs and so stay methods.
 """
 
 from __future__ import annotations

@@ -40,9 +40,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from sqlglot import exp
-
-from querygym.dialects.base import needed_nodes
+from querygym.dialects.base import needed_nodes, nodes_read
 from querygym.engine.backend import Backend, Result
 from querygym.errors import ExecutionError, InvalidArgumentError, QueryGymError
 
@@ -132,8 +130,7 @@ class ResultCache:
         """The SQL of ``query`` (a sqlglot query that reads nodes of ``plan`` by id: an exploration's
         question about a table), reading the kept nodes' tables; a node it reads that took
         ``slow_s`` or more when it ran is kept first (see :meth:`keep_slow`)."""
-        read = [plan.get(t.name) for t in query.find_all(exp.Table) if not t.args.get("db")]
-        self.keep_slow(plan, [n for n in read if n is not None])
+        self.keep_slow(plan, nodes_read(plan, query))
         return self.backend.dialect.compile_reading(plan, query, cached=self.tables(plan))
 
     def keep_slow(self, plan, nodes) -> None:

@@ -163,7 +163,6 @@ class QueryGymEnv(gym.Env):
         task.target_result(backend if backend.dialect.name == task.dialect else None)
         # What every comparison needs, made here once rather than in the episode's first step.
         task.prepared_target()
-        task.target_ordered  # noqa: B018  (read once: it parses the gold SQL)
         task.target_ordered  # noqa: B018  (a cached property: the gold SQL is parsed once)
         self.task = task
         self.episode = Episode(task, backend, self.catalog, display_rows=self.display_rows,
