@@ -12,6 +12,7 @@ import math
 import statistics
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlglot import exp
 
 from querygym.actions.catalog import Action
@@ -214,7 +215,8 @@ def get_column_stats(ep: "Episode", action: Action) -> str:
 def _numeric_stats(values: list[float]) -> list[str]:
     if not values:
         return []
-    ordered = sorted(values)
+    array = np.sort(np.asarray(values, dtype=np.float64))
+    ordered = array.tolist()
     n = len(ordered)
 
     def quantile(q: float) -> float:
@@ -222,9 +224,25 @@ def _numeric_stats(values: list[float]) -> list[str]:
         lo, hi = math.floor(pos), math.ceil(pos)
         return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
-    mean = statistics.fmean(ordered)
-    std = statistics.stdev(ordered) if n > 1 else 0.0
-    skew = (sum((v - mean) ** 3 for v in ordered) / n) / (std ** 3) if std > 0 else 0.0
+    # Sums correctly rounded (math.fsum) instead of the statistics module's exact fractions, which
+    # take milliseconds on a few thousand values.  The deviations are divided by the largest, so
+    # their squares and cubes neither overflow nor underflow; values so far apart that their
+    # difference overflows are halved first (exactly, a power of two).
+    try:
+        mean = math.fsum(values) / n
+    except OverflowError:  # a sum past the largest float: the mean of the halves, doubled
+        mean = math.fsum(v * 0.5 for v in values) / n * 2.0
+    std = skew = 0.0
+    with np.errstate(over="ignore"):
+        deviations, factor = array - mean, 1.0
+        if not np.isfinite(deviations).all():
+            deviations, factor = array * 0.5 - mean * 0.5, 2.0
+    scale = float(np.max(np.abs(deviations)))
+    if n > 1 and scale > 0.0:
+        unit = deviations / scale
+        spread = math.sqrt(math.fsum((unit * unit).tolist()) / (n - 1))
+        std = scale * spread * factor
+        skew = (math.fsum((unit ** 3).tolist()) / n) / spread ** 3
     fmt = lambda v: format_value(round(v, 6))  # noqa: E731
     return [f"mean: {fmt(mean)}", f"std: {fmt(std)}", f"min: {fmt(ordered[0])}", f"25%: {fmt(quantile(0.25))}",
             f"50%: {fmt(quantile(0.5))}", f"75%: {fmt(quantile(0.75))}", f"max: {fmt(ordered[-1])}",

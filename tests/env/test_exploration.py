@@ -12,12 +12,16 @@ import re
 import sqlite3
 import statistics
 from contextlib import closing
+from fractions import Fraction
 from pathlib import Path
 
 import gymnasium
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import querygym
+from querygym.env import exploration
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPIDER = DATA / "spider_dev"
@@ -322,6 +326,29 @@ def test_get_column_stats_of_a_numeric_column_with_an_alias(concert):
     assert float(stats["std"]) == pytest.approx(statistics.stdev(ages), rel=1e-6)
     assert float(stats["min"]) == min(ages) and float(stats["max"]) == max(ages)
     assert float(stats["50%"]) == pytest.approx(statistics.median(ages))
+
+
+def _reference_stats(values: list[float]) -> tuple[float, float, float]:
+    """The mean, sample standard deviation and skewness of ``values``, from exact fractions."""
+    exact = [Fraction(v) for v in values]
+    mean = sum(exact) / len(exact)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    if not std:
+        return float(mean), std, 0.0
+    third = sum((v - mean) ** 3 for v in exact) / len(exact)
+    return float(mean), std, float(third / Fraction(std) ** 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+def test_numeric_stats_agree_with_exact_arithmetic_at_any_magnitude(values):
+    # a column of huge numbers (beyond about 5e102, whose cube overflows a float) is described too
+    mean, std, skew = _reference_stats(values)
+    lines = dict(line.split(": ") for line in exploration._numeric_stats(values))
+    assert float(lines["std"]) == pytest.approx(round(std, 6), rel=1e-9, abs=2e-6)
+    assert float(lines["skewness"]) == pytest.approx(round(skew, 6), rel=1e-9, abs=2e-6)
+    assert float(lines["mean"]) == pytest.approx(round(mean, 6), rel=1e-12, abs=2e-6)
+    assert float(lines["min"]) == round(min(values), 6) and float(lines["max"]) == round(max(values), 6)
 
 
 def test_get_column_stats_counts_nulls(world):
