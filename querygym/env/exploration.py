@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,29 +225,44 @@ def _numeric_stats(values: list[float]) -> list[str]:
         lo, hi = math.floor(pos), math.ceil(pos)
         return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
-    # Sums correctly rounded (math.fsum) instead of the statistics module's exact fractions, which
-    # take milliseconds on a few thousand values.  The deviations are divided by the largest, so
-    # their squares and cubes neither overflow nor underflow; values so far apart that their
-    # difference overflows are halved first (exactly, a power of two).
-    try:
-        mean = math.fsum(values) / n
-    except OverflowError:  # a sum past the largest float: the mean of the halves, doubled
-        mean = math.fsum(v * 0.5 for v in values) / n * 2.0
-    std = skew = 0.0
-    with np.errstate(over="ignore"):
-        deviations, factor = array - mean, 1.0
-        if not np.isfinite(deviations).all():
-            deviations, factor = array * 0.5 - mean * 0.5, 2.0
-    scale = float(np.max(np.abs(deviations)))
-    if n > 1 and scale > 0.0:
-        unit = deviations / scale
-        spread = math.sqrt(math.fsum((unit * unit).tolist()) / (n - 1))
-        std = scale * spread * factor
-        skew = (math.fsum((unit ** 3).tolist()) / n) / spread ** 3
+    mean, std, skew = _moments(ordered, array)
     fmt = lambda v: format_value(round(v, 6))  # noqa: E731
     return [f"mean: {fmt(mean)}", f"std: {fmt(std)}", f"min: {fmt(ordered[0])}", f"25%: {fmt(quantile(0.25))}",
             f"50%: {fmt(quantile(0.5))}", f"75%: {fmt(quantile(0.75))}", f"max: {fmt(ordered[-1])}",
             f"skewness: {fmt(skew)}"]
+
+
+def _moments(ordered: list[float], array: np.ndarray) -> tuple[float, float, float]:
+    """The mean, sample standard deviation and skewness of the sorted finite ``ordered`` (also
+    given as the numpy ``array``), as exact arithmetic gives them rounded to floats, to about
+    1e-9 of the deviation.
+
+    Sums are correctly rounded (math.fsum), not exact fractions as in the statistics module,
+    which take milliseconds on a few thousand values.  The deviations from the mean are divided
+    by the largest, so their squares and cubes neither overflow nor underflow.  Where they are
+    within about 1e-6 of the mean's size, the mean's rounding would weigh on them, and exact
+    fractions are used after all (rare in a column: equal values are handled apart)."""
+    n = len(ordered)
+    try:
+        mean = math.fsum(ordered) / n
+    except OverflowError:  # a sum past the largest float: scaled down by a power of two, exactly
+        shift = n.bit_length()
+        mean = math.ldexp(math.fsum((array * 2.0 ** -shift).tolist()) / n, shift)
+    if n == 1 or ordered[0] == ordered[-1]:
+        return mean, 0.0, 0.0
+    with np.errstate(over="ignore"):
+        deviations, factor = array - mean, 1.0
+        if not np.isfinite(deviations).all():  # values so far apart that they differ by more than a float holds
+            deviations, factor = array * 0.5 - mean * 0.5, 2.0
+    scale = float(np.max(np.abs(deviations)))
+    if scale * factor < abs(mean) * 2.0 ** -20:
+        exact = [Fraction(v) for v in ordered]
+        centre = sum(exact) / n
+        std = statistics.stdev(ordered)
+        return float(centre), std, float(sum((v - centre) ** 3 for v in exact) / n / Fraction(std) ** 3)
+    unit = deviations / scale
+    spread = math.sqrt(math.fsum((unit * unit).tolist()) / (n - 1))
+    return mean, scale * spread * factor, (math.fsum((unit ** 3).tolist()) / n) / spread ** 3
 
 
 def _top_values(values: list[Any], k: int) -> list[tuple[Any, int]]:
