@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -60,6 +61,23 @@ def sqlglot_dialect(name: str) -> Dialect:
     """sqlglot's dialect object called ``name``, made once (sqlglot makes a new one, with a new
     tokenizer and parser settings, every time it is given the name)."""
     return Dialect.get_or_raise(name)
+
+
+_readers = threading.local()
+
+
+def sql_reader(name: str) -> tuple[Any, Any]:
+    """A tokenizer and a parser of sqlglot's dialect ``name`` for the calling thread, made once:
+    sqlglot makes both anew at every parse (about 15 us of a 35 us fragment), and each starts
+    afresh at every ``tokenize`` and ``parse``, whatever the last one raised."""
+    readers = getattr(_readers, "by_name", None)
+    if readers is None:
+        readers = _readers.by_name = {}
+    found = readers.get(name)
+    if found is None:
+        dialect = sqlglot_dialect(name)
+        found = readers[name] = (dialect.tokenizer_class(dialect=dialect), dialect.parser())
+    return found
 
 
 @functools.lru_cache(maxsize=None)

@@ -36,7 +36,7 @@ from querygym.actions.catalog import Action
 from querygym.errors import PlanError
 from querygym.plan.graph import NODE_ID, PlanGraph, PlanNode
 from querygym.schema import Column, DatabaseSchema, find_named
-from querygym.util import did_you_mean, sqlglot_dialect
+from querygym.util import did_you_mean, sql_reader, sqlglot_dialect
 
 PLACEHOLDER = "__querygym_input__"
 
@@ -123,7 +123,7 @@ def parenthesis_depth(sql: str, dialect) -> int:
     2
     """
     try:
-        return _deepest_parenthesis(sqlglot_dialect(dialect).tokenize(sql))
+        return _deepest_parenthesis(sql_reader(dialect)[0].tokenize(sql))
     except (TokenError, ParseError):
         return 0
 
@@ -186,13 +186,13 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
     Parse errors propagate as sqlglot raises them.  The trees come without source positions
     (:func:`forget_positions`).
     """
-    reader = sqlglot_dialect(read)
-    tokens = reader.tokenize(sql)  # read once: for the parentheses, then for the parser
+    tokenizer, parser = sql_reader(read)
+    tokens = tokenizer.tokenize(sql)  # read once: for the parentheses, then for the parser
     parens = _deepest_parenthesis(tokens)
     if parens > MAX_PARENTHESES:
         raise nesting_error(what, text, f"{parens} levels of parentheses")
     try:
-        statements = reader.parser().parse(tokens, sql)
+        statements = parser.parse(tokens, sql)
     except RecursionError:  # a chain of unary operators (NOT NOT ..., - - ...) recurses as deeply
         raise nesting_error(what, text, "deeper than the SQL parser can read") from None
     for statement in statements:

@@ -306,3 +306,38 @@ def test_a_star_takes_each_columns_type_from_its_source(env):
     expected = [c.type for c in schema.table("orders").columns] + [c.type for c in schema.table("customers").columns]
     assert [c.type for c in joined.schema] == expected and all(expected)
     assert [(c.name, c.type) for c in filtered.schema] == [(c.name, c.type) for c in joined.schema]
+
+
+
+_READ_TEXTS = ["SELECT a + 1 FROM t WHERE b > 2", "SELECT 'it''s', \"q\".\"c\" FROM qg AS q ORDER BY 1 DESC",
+               "SELECT (1", "SELECT 'unterminated", "SELECT " + "NOT " * 5000 + "x FROM t",
+               "SELECT " + "(" * 500 + "1" + ")" * 500, "SELECT count(*) FROM x GROUP BY y HAVING count(*) > 1"]
+
+
+def _read_as(text: str, parse) -> object:
+    """The statements ``parse`` reads from ``text`` (their SQL), or the kind of error it raised."""
+    from sqlglot.errors import ParseError, TokenError
+
+    from querygym.errors import PlanError
+
+    try:
+        return [s.sql() for s in parse(text)]
+    except (ParseError, TokenError) as exc:
+        return type(exc).__name__
+    except (PlanError, RecursionError):
+        return "too deep"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_READ_TEXTS), min_size=1, max_size=8))
+def test_the_reused_tokenizer_and_parser_read_each_text_as_fresh_ones_do(texts):
+    # the thread's tokenizer and parser serve one fragment after another: whatever the last text
+    # raised (a parse error, a token error, a nesting error), the next reads as with new ones
+    from querygym.util import sqlglot_dialect
+
+    dialect = sqlglot_dialect("sqlite")
+    for text in texts:
+        guarded = _read_as(text, lambda t: parse_guarded(t, "sqlite", "SQL", t))
+        if guarded != "too deep":  # (the guard stops some nesting that sqlglot itself would read)
+            assert guarded == _read_as(text, lambda t: dialect.parser().parse(dialect.tokenize(t), t))
+
