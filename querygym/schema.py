@@ -89,6 +89,11 @@ class DatabaseSchema:
 
     def describe(self) -> str:
         """Every table as observations show it."""
+        return self._description
+
+    @functools.cached_property
+    def _description(self) -> str:
+        # made once: every reset's overview and every get_schema shows it, and the schema is frozen
         return "\n".join(t.describe() for t in self.tables)
 
 

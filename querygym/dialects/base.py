@@ -87,6 +87,10 @@ class Dialect:
     #: tables that are not kept (so statements stay this short however deep the plan); see
     #: :class:`~querygym.engine.cache.ResultCache`
     keep_after: ClassVar[int] = 4
+    #: whether :meth:`prepare` returns a tree that sqlglot's generator for this engine leaves as
+    #: it is (it changes some constructs in place while writing them), so a plan node's tree is
+    #: written without a copy; otherwise each node is copied before it is written
+    generates_in_place: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._base_columns: dict[str, tuple[str, ...]] = {}
@@ -110,7 +114,11 @@ class Dialect:
     # ------------------------------------------------------------------ SQL
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
         """``expression`` as this engine's SQL text (identifiers quoted)."""
-        return self.prepare(expression).sql(dialect=sqlglot_dialect(self.sqlglot_dialect), identify=True, pretty=pretty)
+        prepared = self.prepare(expression)
+        # written without a copy where nothing in it changes, or where it is prepare's own copy
+        in_place = self.generates_in_place or prepared is not expression
+        return prepared.sql(dialect=sqlglot_dialect(self.sqlglot_dialect), identify=True, pretty=pretty,
+                            copy=not in_place)
 
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with this engine's ``transforms`` applied (a copy when there are any)."""
@@ -546,15 +554,17 @@ class Dialect:
             hit = cache.get(key)
             if hit is not None and hit[0] is node:  # ids are reused by a node that failed to be added
                 return hit[1]
-        body = node.expression.copy()
+        body = node.expression
+        place = body.parent, body.arg_key, body.index
+        # the node's own tree, wrapped for the time of writing it and given back as it was
         item: exp.Expression = body if main else exp.CTE(
             this=body, alias=exp.TableAlias(this=exp.to_identifier(node.id, quoted=True)))
         self._context_ctes = {n.id: n.expression for n in plan.lineage(node)}
         try:
-            text = self.prepare(item).sql(dialect=sqlglot_dialect(self.sqlglot_dialect), identify=True, pretty=pretty,
-                                           copy=False)
+            text = self.render(item, pretty=pretty)
         finally:
             self._context_ctes = {}
+            body.parent, body.arg_key, body.index = place
         if cache is not None:
             cache[key] = (node, text)
         return text

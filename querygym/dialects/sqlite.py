@@ -35,6 +35,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 from sqlglot import exp
+from sqlglot.dialects.sqlite import SQLite as SQLiteGenerator
 
 from querygym.dialects.base import Dialect
 from querygym.dialects.guard import QueryGuard
@@ -81,12 +82,22 @@ class SQLiteDialect(Dialect):
     direct_cursor = True  # the authorizer, query_only and the progress handler are the connection's
     transforms = (outer_joins_as_left_joins,)
 
+    generates_in_place = True  # see prepare
+
     def prepare(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` itself unless a query in it starts with a RIGHT or FULL JOIN, which
-        :func:`~querygym.dialects.transforms.outer_joins_as_left_joins` rewrites (on a copy)."""
-        if not any(first_join_is_outer(select) for select in expression.find_all(exp.Select)):
-            return expression
-        return super().prepare(expression)
+        :func:`~querygym.dialects.transforms.outer_joins_as_left_joins` rewrites (on a copy), or
+        holds a construct that sqlglot's SQLite generator rewrites in place as it writes it (a
+        copy then, so what is returned can always be written without one)."""
+        changed_in_writing = not _GENERATOR_KNOWN
+        for part in expression.find_all(exp.Select, exp.With):
+            if isinstance(part, exp.With):
+                changed_in_writing = True  # a WITH inside a statement is moved to its top
+            elif first_join_is_outer(part):
+                return super().prepare(expression)
+            elif _rewritten_by_generator(part):
+                changed_in_writing = True
+        return expression.copy() if changed_in_writing else expression
 
     def create_engine(self, target: str, guard: QueryGuard) -> sa.Engine:
         """An engine on the SQLite file ``target``, opened read-only, whose queries stop once ``guard`` expires."""
@@ -165,6 +176,35 @@ def _writing(connection: sa.Connection, guard: QueryGuard, name: str) -> Iterato
             dbapi.execute("PRAGMA query_only = ON")
     finally:
         guard.writable = None
+
+
+def _select_rewrites() -> frozenset[str] | None:
+    """The names of the rewrites sqlglot's SQLite generator applies to a SELECT as it writes it,
+    read from its table of transforms; None when they cannot be read."""
+    try:
+        closure = SQLiteGenerator.Generator.TRANSFORMS[exp.Select].__closure__ or ()
+        rewrites = next(c.cell_contents for c in closure if isinstance(c.cell_contents, (list, tuple)))
+        return frozenset(f.__name__ for f in rewrites)
+    except (KeyError, AttributeError, StopIteration, ValueError):
+        return None
+
+
+# The rewrites whose triggers _rewritten_by_generator knows; with any other (a newer sqlglot),
+# every tree is copied before it is written, as before this was known.
+_KNOWN_REWRITES = frozenset({"eliminate_distinct_on", "eliminate_qualify", "eliminate_semi_and_anti_joins"})
+_found_rewrites = _select_rewrites()
+_GENERATOR_KNOWN = _found_rewrites is not None and _found_rewrites <= _KNOWN_REWRITES
+
+
+def _rewritten_by_generator(select: exp.Select) -> bool:
+    """Whether sqlglot's SQLite generator rewrites ``select`` in place as it writes it: a QUALIFY,
+    a DISTINCT ON or a SEMI or ANTI join (the triggers of the rewrites in :data:`_KNOWN_REWRITES`)."""
+    if select.args.get("qualify") is not None:
+        return True
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on") is not None:
+        return True
+    return any(join.kind in ("SEMI", "ANTI") for join in select.args.get("joins") or ())
 
 
 def _authorizer(writable: str | None, action: int, arg1, arg2, db_name, trigger) -> int:

@@ -144,3 +144,58 @@ def test_a_question_about_a_kept_table_reads_that_table_and_nothing_under_it():
     # T_5 joins T_3 and T_1: behind the kept table, none of its lineage is computed
     assert not any(f'"{n}" AS (' in text for n in ("T_0", "T_1", "T_2", "T_3"))
     assert text.endswith(dialect.render(_questions(last.id)[0]))
+
+
+# constructs sqlglot's SQLite generator rewrites in place as it writes them (QUALIFY, DISTINCT ON),
+# next to plain steps and a RIGHT JOIN (which SQLite's prepare rewrites on a copy)
+REWRITTEN_STEPS = [
+    ["perform_filter", "orders", "orders.customer_id IN (SELECT c.customer_id FROM customers AS c "
+                                 "QUALIFY ROW_NUMBER() OVER (ORDER BY c.customer_id) < 5)"],
+    ["perform_filter", "orders", "orders.customer_id IN (SELECT DISTINCT ON (c.region_id) c.customer_id "
+                                 "FROM customers AS c)"],
+    ["perform_join", ["T_0", "T_1"], ["T_0.order_id = T_1.order_id"], ["RIGHT JOIN"]],
+    ["perform_order_by", "T_2", "T_2.order_id DESC"],
+    ["perform_projection", "T_3", "T_3.order_id"],
+]
+
+
+def _parents_hold(tree: exp.Expression) -> bool:
+    return all(child.parent is node for node in tree.walk() for child in node.iter_expressions())
+
+
+@pytest.mark.parametrize("name", ["sqlite", "postgres", "duckdb"])
+def test_writing_a_node_leaves_its_tree_as_it_was(name):
+    # nodes are written without a copy where the engine's generator changes nothing in them
+    tasks = querygym.builtin_tasks()
+    env = QueryGymEnv(tasks)
+    try:
+        env.reset(options={"task_id": tasks.tasks[0].id})
+        for step in REWRITTEN_STEPS:
+            assert env.step(json.dumps(step))[4]["kind"] == "cte", step
+        plan = env.episode.plan
+        before = {node.id: node.expression.copy() for node in plan}
+        for pretty in (False, True):
+            dialect = get(name)()
+            dialect.remember(env.episode.schema)
+            for node in plan:
+                whole = dialect.render(dialect.compile_node(plan, node).copy(), pretty=pretty)
+                assert dialect.compile(plan, node, pretty=pretty) == whole
+                assert dialect.compile_reading(plan, exp.select("*").from_(exp.to_identifier(node.id, quoted=True)))
+                assert node.expression == before[node.id] and node.expression.parent is None
+                assert _parents_hold(node.expression)
+        if name != "duckdb":  # (DuckDB has QUALIFY of its own)
+            assert "QUALIFY" not in dialect.compile(plan, plan.get("T_0")).upper()  # rewritten, on a copy
+    finally:
+        env.close()
+
+
+def test_a_tree_is_copied_before_it_is_written_when_the_generators_rewrites_are_not_known(monkeypatch):
+    # a sqlglot whose SQLite generator rewrites a SELECT in ways querygym does not know of
+    import querygym.dialects.sqlite as sqlite_dialect
+
+    dialect = get("sqlite")()
+    plain = exp.select("a").from_("t")
+    assert dialect.prepare(plain) is plain
+    monkeypatch.setattr(sqlite_dialect, "_GENERATOR_KNOWN", False)
+    prepared = dialect.prepare(plain)
+    assert prepared is not plain and prepared == plain
