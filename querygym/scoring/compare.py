@@ -1544,6 +1544,66 @@ def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
     return True
 
 
+#: whether a target of one cell is looked for column by column (see :func:`_compare_one_cell`)
+_ONE_CELL = True
+
+
+def _compare_one_cell(pred: _Table, gold: _Table, sig: int, ordered: bool) -> TableComparison | None:
+    """:func:`_compare_as_bags`'s answer for a target of one cell (a count, a name) and a
+    prediction of two rows or more: the pairing the full search reports, the first column of the
+    prediction that holds the cell's key, found column by column without encoding the prediction.
+    None (take the full path) for a cell other than an int, a finite float or a text, and when a
+    column holds values whose keys this cannot tell apart (:func:`_column_holds`)."""
+    if not (_ONE_CELL and gold.n_rows == 1 and gold.width == 1 and gold.rows is not None
+            and pred.n_rows >= 2 and pred.width):
+        return None
+    (value,) = gold.rows[0]
+    for j, values in enumerate(pred.column_values()):
+        held = _column_holds(values, value, sig)
+        if held is None:
+            return None
+        if held:
+            return _bag_comparison(pred, gold, (j,), ordered=ordered)
+    return _bag_comparison(pred, gold, None, ordered=ordered)
+
+
+def _column_holds(values, value: object, sig: int) -> bool | None:
+    """Whether a column (:func:`_column_values`) holds a cell whose key is ``value``'s, for an int of
+    at most 62 bits, a finite float, a str or bytes; None when that cannot be told here: another
+    kind of value, or a column holding anything but ints, floats, bools, texts and NULLs."""
+    kind = type(value)
+    if kind is str or kind is bytes:  # a text's key equals only the same text
+        if _textless(values):
+            return False
+        cells = values.to_numpy() if isinstance(values, pd.Series) else values
+        if not (isinstance(cells.dtype, np.dtype) and cells.dtype.kind == "O"):
+            return None
+        cells = cells.tolist()
+        if not set(map(type, cells)) <= {str, bytes, int, float, bool, type(None)}:
+            return None
+        return value in cells  # none of these kinds equals a text but the same text
+    if not ((kind is int and abs(value) < (1 << 62)) or (kind is float and math.isfinite(value))):
+        return None
+    parts = _number_parts(values)
+    if parts is None:
+        return None
+    key = _number_key(value, sig)
+    window = abs(value) * 10.0 ** (3 - sig)  # cells of equal keys lie within (see _numbers_missing)
+    for part in parts:
+        if not len(part):
+            continue
+        if part.dtype.kind == "f":
+            low, high = float(value) - window, float(value) + window
+        else:
+            low, high = math.floor(value - window), math.ceil(value + window)
+            if low < _INT64_MIN or high > _INT64_MAX:
+                return None
+        near = part[(part >= low) & (part <= high)]
+        if any(_number_key(x, sig) == key for x in near.tolist()):
+            return True
+    return False
+
+
 def _number_parts(values) -> list[np.ndarray] | None:
     """The numbers of a column (:func:`_column_values`) as int64 and float64 arrays (ints and floats
     apart, since they are keyed apart); None when it holds something else than numbers, texts and
@@ -1643,6 +1703,9 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
         return small
     if _PRUNE_BY_VALUES and _value_missing(pred, gold, prepared, sig):
         return _bag_comparison(pred, gold, None, ordered=ordered)
+    one_cell = _compare_one_cell(pred, gold, sig, ordered)
+    if one_cell is not None:
+        return one_cell
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
     else:

@@ -657,15 +657,19 @@ TRICKY_CELLS = st.sampled_from([
 
 
 def full_path(pred, gold, *, prune=False, **kwargs):
-    """compare_tables with the small-table path, the encoding of small tables from cell keys and
-    (unless ``prune``) the search for missing texts switched off."""
-    saved = compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES
+    """compare_tables with the small-table path, the encoding of small tables from cell keys, the
+    search for a one-cell target column by column and (unless ``prune``) the search for missing
+    texts switched off."""
+    saved = (compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES,
+             compare_module._ONE_CELL)
     compare_module._SMALL_ROWS = compare_module._KEYED_CELLS = 0
     compare_module._PRUNE_BY_VALUES = prune
+    compare_module._ONE_CELL = False
     try:
         return compare_tables(pred, gold, **kwargs)
     finally:
-        compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES = saved
+        (compare_module._SMALL_ROWS, compare_module._KEYED_CELLS, compare_module._PRUNE_BY_VALUES,
+         compare_module._ONE_CELL) = saved
 
 
 def _encoded(tables, known, keyed):
@@ -855,3 +859,65 @@ def test_a_target_number_present_only_as_an_equal_key_is_found(near):
     assert not compare_module._value_missing(*tables, None, 9)  # 1 is there, keyed alike
     assert full_path(pred, gold, prune=True) == full_path(pred, gold) and full_path(pred, gold).relation == "superset"
     assert compare_module._value_missing(compare_module._Table.of([(1.00000002,), (5,), (6,)], "p"), tables[1], None, 9)
+
+
+ONE_CELL_CELLS = st.sampled_from([
+    0, 1, 2, -1, 5, 2**53 + 1, 2**62 - 1, 2**63 + 5, 1.0, 2.0, 5.0, 0.1 + 0.2, 0.3, 1.0000000049999,
+    1.0000000050001, 1e15, 1e16, 1e-300, float("inf"), float("nan"), -0.0, True, False, "a", "b", "",
+    "1", "5", b"a", None, Decimal("5"),
+])
+
+
+@settings(max_examples=800)
+@given(tables(cells=ONE_CELL_CELLS, min_rows=2, max_rows=12, max_width=6), ONE_CELL_CELLS, st.data())
+def test_a_one_cell_target_is_found_column_by_column_as_the_full_search_finds_it(pred, cell, data):
+    # a count or a name as the answer, next to a larger table: the first column holding its key
+    if data.draw(st.booleans()):  # often a cell of the prediction itself
+        row = data.draw(st.sampled_from(pred))
+        cell = row[data.draw(st.integers(0, len(row) - 1))]
+    gold = [(cell,)]
+    target = compare_module.prepare_target(gold) if data.draw(st.booleans()) else gold
+    ordered = data.draw(st.booleans())
+    sig = data.draw(st.sampled_from([9, 3]))
+    saved = compare_module._SMALL_ROWS
+    compare_module._SMALL_ROWS = 0  # as for a table of more than a few hundred rows
+    try:
+        found = compare_tables(pred, target, ordered=ordered, sig_digits=sig)
+    finally:
+        compare_module._SMALL_ROWS = saved
+    assert found == full_path(pred, gold, ordered=ordered, sig_digits=sig)
+
+
+def test_a_one_cell_target_in_a_wide_table_is_not_encoded():
+    # a 5,000-row, 12-column table holding the count in its last column: found without encoding
+    rows = [tuple(range(i * 12, i * 12 + 11)) + (-7,) for i in range(5_000)]
+    calls = []
+    original = compare_module._encode_tables
+    compare_module._encode_tables = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        found = compare_tables(rows, [(-7,)])
+    finally:
+        compare_module._encode_tables = original
+    assert (found.relation, found.column_mapping) == ("superset", (11,)) and calls == []
+    assert full_path(rows, [(-7,)]) == found
+
+
+@pytest.mark.parametrize("pred, cell, column", [
+    ([(5, "5"), (1, "a")], "5", 1),  # the text "5" is not the number 5
+    ([(5, "5"), ("x", "a")], "5", 1),  # nor in a column of numbers and texts
+    ([("5", 5), ("a", 1)], 5, 1),
+    ([(True, 1.0), (False, 2.0)], 1, 0),  # a bool is keyed as its int
+    ([(b"a", "a"), (b"b", "b")], "a", 1),  # text and bytes apart
+    ([(1.0000000049999, 7), (2.0, 8)], 1, 0),  # equal to nine significant digits
+    ([(1.0000000050001, 7), (2.0, 8)], 1, None),
+    ([(float("nan"), None), (None, 3)], 3, 1),
+])
+def test_a_one_cell_target_among_keys_alike(pred, cell, column):
+    saved = compare_module._SMALL_ROWS
+    compare_module._SMALL_ROWS = 0
+    try:
+        found = compare_tables(pred, [(cell,)])
+    finally:
+        compare_module._SMALL_ROWS = saved
+    assert found == full_path(pred, [(cell,)])
+    assert found.column_mapping == (None if column is None else (column,))
