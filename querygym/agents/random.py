@@ -167,7 +167,7 @@ class RandomAgent(Agent):
             self._ctes[cte_id] = _Table(cte_id, _parse_columns(match.group(1) if match else ""))
         self._harvest_rows(text)
         if len(self._words) < _MAX_WORDS:
-            for word in _WORD.findall(text[:4000]):
+            for word in dict.fromkeys(_WORD.findall(text[:4000])):  # each word once, in order
                 if word not in self._seen_words:
                     self._seen_words.add(word)
                     self._words.append(word)

@@ -1493,6 +1493,17 @@ def _texts_missing(pred: _Table, texts: frozenset) -> bool:
     Columns of numbers and times are skipped; a column of a pandas extension dtype (pandas'
     own strings) makes the search give up, since converting it costs more than it saves."""
     remaining = set(texts)
+    if pred.rows is not None and pred._values is None:
+        # rows not yet split into typed columns: their cells are looked up as they are (a number
+        # equals no text), and the columns are split only if the full comparison needs them
+        try:
+            for j in range(pred.width):
+                remaining.difference_update(map(itemgetter(j), pred.rows))
+                if not remaining:
+                    return False
+        except TypeError:  # an unhashable cell (a list, a dict): left to the full comparison
+            return False
+        return True
     try:
         for values in pred.column_values():
             if _textless(values):
