@@ -203,8 +203,8 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
-    """The fragment's SELECT as parsed the first time (agents repeat fragments), or the PlanError
-    it gave.  The tree is shared by every later parse of the same text: it is only read, and what
+    """The fragment's SELECT, or the PlanError it gave; from the second time a text is parsed, the
+    same tree for every later parse of it (agents repeat fragments): it is only read, and what
     goes into a plan is a resolved copy (:meth:`Resolver.resolve` copies)."""
     select, error = _parsed(sql, dialect.input_dialect, dialect.forbidden_functions, what, text)
     if error is not None:
@@ -212,8 +212,36 @@ def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
     return select
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> tuple[exp.Select | None, str | None]:
+class _Repeated:
+    """``function``'s results kept (``maxsize`` of them, least recently used first out) for the
+    arguments it is called with a second time: an agent repeats fragments, but a tree kept for one
+    it writes once (a random agent's, an explorer's) outlives the collector's young generations
+    and costs full collections, which walk every object of the process.  Arguments seen once are
+    remembered by their hash alone (an int, which the collector does not track), up to
+    ``remembered`` of them at a time."""
+
+    def __init__(self, function, maxsize: int, remembered: int = 65_536):
+        self._function = function
+        self._kept = functools.lru_cache(maxsize=maxsize)(function)
+        self._seen: set[int] = set()
+        self._remembered = remembered
+
+    def __call__(self, *args):
+        key = hash(args)
+        if key in self._seen:
+            return self._kept(*args)
+        if len(self._seen) >= self._remembered:
+            self._seen.clear()
+        self._seen.add(key)
+        return self._function(*args)
+
+    def cache_clear(self) -> None:
+        """Forget every argument seen and every result kept."""
+        self._kept.cache_clear()
+        self._seen.clear()
+
+
+def _parse_fragment(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> tuple[exp.Select | None, str | None]:
     try:
         statements = parse_guarded(sql, read, what, text)
     except (ParseError, TokenError) as exc:
@@ -230,6 +258,9 @@ def _parsed(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> 
         if isinstance(node, exp.Anonymous) and node.name.lower() in forbidden:
             return None, f"The function {node.name}() is not allowed."
     return select, None
+
+
+_parsed = _Repeated(_parse_fragment, maxsize=4096)
 
 
 def _only(select: exp.Select, allowed: set[str], what: str, text: str) -> None:

@@ -266,7 +266,7 @@ def test_parsed_fragments_forget_source_positions_and_keep_other_metadata():
     assert tree.copy().sql() == tree.sql() == "SELECT a.x, COUNT(*) FROM t AS a WHERE a.y > 1"
 
 
-def test_a_fragment_parsed_once_is_shared_and_never_changed_by_the_steps_that_use_it(env):
+def test_a_fragment_parsed_twice_is_shared_and_never_changed_by_the_steps_that_use_it(env):
     condition = "regions.region_id < 3 AND regions.country IN (SELECT country FROM regions)"
     columns = "region_name, COUNT(*) AS n, UPPER(country)"
     dialect = env.episode.dialect
@@ -275,7 +275,9 @@ def test_a_fragment_parsed_once_is_shared_and_never_changed_by_the_steps_that_us
         return [ops._parse(f"SELECT 1 FROM {ops.PLACEHOLDER} WHERE {condition}\n", dialect, "condition", condition),
                 ops._parse(f"SELECT {columns}\nFROM {ops.PLACEHOLDER}", dialect, "column list", columns)]
 
-    before = parsed()
+    first = parsed()
+    before = parsed()  # a text is kept from its second parse on
+    assert all(a is not b for a, b in zip(first, before))
     texts = [tree.sql() for tree in before]
     for _ in range(2):
         for action in (["perform_filter", "regions", condition, "region_name, country"],
@@ -341,3 +343,22 @@ def test_the_reused_tokenizer_and_parser_read_each_text_as_fresh_ones_do(texts):
         if guarded != "too deep":  # (the guard stops some nesting that sqlglot itself would read)
             assert guarded == _read_as(text, lambda t: dialect.parser().parse(dialect.tokenize(t), t))
 
+
+
+
+def test_only_repeated_fragments_are_kept():
+    # a text parsed once leaves nothing the collector tracks behind; from its second parse on, its
+    # tree is kept; a memo emptied forgets both
+    calls = []
+    repeated = ops._Repeated(lambda text: calls.append(text) or [text], maxsize=2, remembered=3)
+    first, second, third = repeated("a"), repeated("a"), repeated("a")
+    assert calls == ["a", "a"] and first is not second and second is third
+    for text in ("b", "c", "d"):  # remembering a fourth text forgets the three before it
+        repeated(text)
+    repeated("e")
+    assert repeated("b") is not repeated("b")  # seen again after being forgotten: kept from then on
+    assert repeated("b") is repeated("b")
+    repeated.cache_clear()
+    calls.clear()
+    repeated("a"), repeated("a")
+    assert calls == ["a", "a"]
