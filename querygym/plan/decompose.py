@@ -63,7 +63,7 @@ from querygym.errors import DecompositionError, PlanError
 from querygym.plan.graph import PlanGraph, PlanNode
 from querygym.plan.ops import OPERATIONS, Context, parse_guarded
 from querygym.schema import DatabaseSchema
-from querygym.util import did_you_mean
+from querygym.util import did_you_mean, sqlglot_dialect
 from querygym.util import identifier as _ident
 from querygym.util import quote_identifier as _quote
 
@@ -152,8 +152,11 @@ class _Scope:
     sources: tuple[str, ...] = ()  # original qualifiers (lower-case) this scope covers
 
 
+_SQLITE = sqlglot_dialect("sqlite")  # sqlglot makes a new dialect object each time it is given a name
+
+
 def _key(sql_expr: exp.Expression) -> str:
-    return sql_expr.sql(dialect="sqlite", normalize=True).lower()
+    return sql_expr.sql(dialect=_SQLITE, normalize=True).lower()
 
 
 class _Builder:
@@ -183,7 +186,7 @@ class _Builder:
 
     def sql(self, expression: exp.Expression) -> str:
         # Steps are written the way agents write them: in the dialect's input syntax.
-        return expression.sql(dialect=getattr(self.dialect, "input_dialect", self.dialect.sqlglot_dialect))
+        return expression.sql(dialect=sqlglot_dialect(getattr(self.dialect, "input_dialect", self.dialect.sqlglot_dialect)))
 
     def snapshot(self):
         return self.plan.copy(), list(self.actions), dict(self.ctes)
