@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from querygym.dialects import get as get_dialect
 from querygym.engine.backend import Backend
@@ -37,6 +38,7 @@ from querygym.schema import DatabaseSchema
 from querygym.scoring.compare import PreparedTarget, compare_tables, prepare_target
 from querygym.scoring.docs import Corpus, evidence_document
 from querygym.synth import neighbour_paths
+from querygym.util import sql_reader
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,15 @@ class Task:
         """Whether the gold query's result order is part of the answer (a top-level ORDER BY)."""
         if "order" not in self.gold_sql.lower():  # no ORDER BY anywhere: not parsed (most gold queries)
             return False
+        tokenizer, parser = sql_reader(_sqlglot_dialect(self.dialect))
         try:
-            tree = sqlglot.parse_one(self.gold_sql, read=_sqlglot_dialect(self.dialect))
+            tokens = tokenizer.tokenize(self.gold_sql)
+            if not any(t.token_type == TokenType.ORDER_BY for t in tokens):  # "order" in a name only
+                return False
+            trees = parser.parse(tokens, self.gold_sql)
         except Exception:  # an unparseable gold query is reported when the target is computed
             return False
+        tree = trees[0] if trees else None  # the first statement, as sqlglot.parse_one reads it
         return isinstance(tree, exp.Query) and tree.args.get("order") is not None
 
     def target_result(self, backend=None, *, timeout_s: float | None = 30.0):

@@ -275,3 +275,26 @@ def test_verbatim_duplicate_records_load_once_and_are_reported(tmp_path):
     path.write_text(json.dumps([record, dict(record, question="other?")]))
     with pytest.raises(querygym.DatasetError, match="two different records"):
         querygym.load_bird(path)
+
+
+@pytest.mark.parametrize("gold", [
+    "SELECT a FROM t ORDER BY a", "select x from t order by x desc;", "SELECT a FROM orders",
+    "SELECT a FROM orders ORDER BY a", "SELECT a FROM (SELECT a FROM t ORDER BY a)",
+    "SELECT COUNT(*) OVER (ORDER BY a) FROM t", "SELECT 1; SELECT 2 ORDER BY 1",
+    "WITH q AS (SELECT 1 AS x) SELECT * FROM q ORDER BY 1", "SELECT a FROM t UNION SELECT b FROM u ORDER BY 1",
+    "SELECT a FROM t ORDER /* by what */ BY a", "SELECT 'order by' FROM t", "SELECT a FROM t ORDER BY",
+])
+def test_target_order_is_read_as_the_whole_parse_reads_it(gold):
+    # a gold query's top-level ORDER BY, found without parsing queries that hold none
+    import dataclasses
+
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(gold, read="sqlite")
+        expected = isinstance(tree, exp.Query) and tree.args.get("order") is not None
+    except sqlglot.errors.SqlglotError:
+        expected = False
+    task = dataclasses.replace(querygym.builtin_tasks().tasks[0], gold_sql=gold)
+    assert task.target_ordered == expected
