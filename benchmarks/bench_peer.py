@@ -108,7 +108,7 @@ def forget_everything_learned() -> None:
     for name, module in list(sys.modules.items()):
         if name == "querygym" or name.startswith("querygym."):
             for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)):
+                if not isinstance(value, type) and callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -214,31 +216,54 @@ def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
 
 class _Repeated:
     """``function``'s results kept (``maxsize`` of them, least recently used first out) for the
-    arguments it is called with a second time: an agent repeats fragments, but a tree kept for one
-    it writes once (a random agent's, an explorer's) outlives the collector's young generations
-    and costs full collections, which walk every object of the process.  Arguments seen once are
-    remembered by their hash alone (an int, which the collector does not track), up to
-    ``remembered`` of them at a time."""
+    arguments it is called with again: an agent repeats fragments, but a tree kept for one it
+    writes once (a random agent's, an explorer's) outlives the collector's young generations and
+    costs full collections, which walk every object of the process.  The last ``recent`` results
+    are held a little while, so a fragment read again right away (the same join condition in the
+    next question, say) is parsed once; held longer, they would outlive the young generations
+    themselves.  Arguments seen longer ago are remembered by their hash alone (an int, which the
+    collector does not track), up to ``remembered`` of them."""
 
-    def __init__(self, function, maxsize: int, remembered: int = 65_536):
+    def __init__(self, function, maxsize: int, recent: int = 2, remembered: int = 65_536):
         self._function = function
-        self._kept = functools.lru_cache(maxsize=maxsize)(function)
+        self._maxsize, self._recent_size, self._remembered = maxsize, recent, remembered
+        self._kept: OrderedDict = OrderedDict()
+        self._recent: OrderedDict = OrderedDict()
         self._seen: set[int] = set()
-        self._remembered = remembered
+        self._lock = threading.Lock()
 
     def __call__(self, *args):
-        key = hash(args)
-        if key in self._seen:
-            return self._kept(*args)
-        if len(self._seen) >= self._remembered:
-            self._seen.clear()
-        self._seen.add(key)
-        return self._function(*args)
+        with self._lock:
+            if args in self._kept:
+                self._kept.move_to_end(args)
+                return self._kept[args]
+            if args in self._recent:
+                return self._keep(args, self._recent.pop(args))
+            again = hash(args) in self._seen
+        result = self._function(*args)
+        with self._lock:
+            if again:
+                return self._keep(args, result)
+            self._recent[args] = result
+            if len(self._recent) > self._recent_size:
+                old, _ = self._recent.popitem(last=False)
+                if len(self._seen) >= self._remembered:
+                    self._seen.clear()
+                self._seen.add(hash(old))
+        return result
+
+    def _keep(self, args, result):
+        self._kept[args] = result
+        if len(self._kept) > self._maxsize:
+            self._kept.popitem(last=False)
+        return result
 
     def cache_clear(self) -> None:
         """Forget every argument seen and every result kept."""
-        self._kept.cache_clear()
-        self._seen.clear()
+        with self._lock:
+            self._kept.clear()
+            self._recent.clear()
+            self._seen.clear()
 
 
 def _parse_fragment(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> tuple[exp.Select | None, str | None]:

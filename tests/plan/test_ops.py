@@ -266,7 +266,7 @@ def test_parsed_fragments_forget_source_positions_and_keep_other_metadata():
     assert tree.copy().sql() == tree.sql() == "SELECT a.x, COUNT(*) FROM t AS a WHERE a.y > 1"
 
 
-def test_a_fragment_parsed_twice_is_shared_and_never_changed_by_the_steps_that_use_it(env):
+def test_a_fragment_parsed_again_is_shared_and_never_changed_by_the_steps_that_use_it(env):
     condition = "regions.region_id < 3 AND regions.country IN (SELECT country FROM regions)"
     columns = "region_name, COUNT(*) AS n, UPPER(country)"
     dialect = env.episode.dialect
@@ -275,9 +275,7 @@ def test_a_fragment_parsed_twice_is_shared_and_never_changed_by_the_steps_that_u
         return [ops._parse(f"SELECT 1 FROM {ops.PLACEHOLDER} WHERE {condition}\n", dialect, "condition", condition),
                 ops._parse(f"SELECT {columns}\nFROM {ops.PLACEHOLDER}", dialect, "column list", columns)]
 
-    first = parsed()
-    before = parsed()  # a text is kept from its second parse on
-    assert all(a is not b for a, b in zip(first, before))
+    before = parsed()
     texts = [tree.sql() for tree in before]
     for _ in range(2):
         for action in (["perform_filter", "regions", condition, "region_name, country"],
@@ -347,18 +345,20 @@ def test_the_reused_tokenizer_and_parser_read_each_text_as_fresh_ones_do(texts):
 
 
 def test_only_repeated_fragments_are_kept():
-    # a text parsed once leaves nothing the collector tracks behind; from its second parse on, its
-    # tree is kept; a memo emptied forgets both
+    # a text read twice in a row is parsed once; one read once and then pushed out of the recent
+    # results leaves only its hash behind and is parsed again, and kept, when it comes back
     calls = []
-    repeated = ops._Repeated(lambda text: calls.append(text) or [text], maxsize=2, remembered=3)
-    first, second, third = repeated("a"), repeated("a"), repeated("a")
-    assert calls == ["a", "a"] and first is not second and second is third
-    for text in ("b", "c", "d"):  # remembering a fourth text forgets the three before it
+    repeated = ops._Repeated(lambda text: calls.append(text) or [text], maxsize=2, recent=2, remembered=3)
+    first, second = repeated("a"), repeated("a")
+    assert calls == ["a"] and first is second and repeated("a") is first
+    repeated("b"), repeated("c"), repeated("d")  # "b" is pushed out of the recent ones
+    assert calls == ["a", "b", "c", "d"]
+    again = repeated("b")
+    assert calls[-1] == "b" and len(calls) == 5 and repeated("b") is again  # parsed again, then kept
+    for text in "efghijklmn":  # at most three hashes are remembered at a time
         repeated(text)
-    repeated("e")
-    assert repeated("b") is not repeated("b")  # seen again after being forgotten: kept from then on
-    assert repeated("b") is repeated("b")
+        assert len(repeated._seen) <= 3
     repeated.cache_clear()
     calls.clear()
-    repeated("a"), repeated("a")
-    assert calls == ["a", "a"]
+    repeated("a")
+    assert calls == ["a"]
