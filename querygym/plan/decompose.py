@@ -186,7 +186,8 @@ class _Builder:
 
     def sql(self, expression: exp.Expression) -> str:
         # Steps are written the way agents write them: in the dialect's input syntax.
-        return expression.sql(dialect=sqlglot_dialect(getattr(self.dialect, "input_dialect", self.dialect.sqlglot_dialect)))
+        read = getattr(self.dialect, "input_dialect", self.dialect.sqlglot_dialect)
+        return expression.sql(dialect=sqlglot_dialect(read))
 
     def snapshot(self):
         return self.plan.copy(), list(self.actions), dict(self.ctes)

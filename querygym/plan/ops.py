@@ -205,9 +205,9 @@ def parse_guarded(sql: str, read, what: str, text: str) -> list[exp.Expression |
 
 
 def _parse(sql: str, dialect, what: str, text: str) -> exp.Select:
-    """The fragment's SELECT, or the PlanError it gave; from the second time a text is parsed, the
-    same tree for every later parse of it (agents repeat fragments): it is only read, and what
-    goes into a plan is a resolved copy (:meth:`Resolver.resolve` copies)."""
+    """The fragment's SELECT, or the PlanError it gave.  A text read again gets the tree it got
+    before (agents repeat fragments; see :class:`_Repeated`): it is only read, and what goes into
+    a plan is a resolved copy (:meth:`Resolver.resolve` copies)."""
     select, error = _parsed(sql, dialect.input_dialect, dialect.forbidden_functions, what, text)
     if error is not None:
         raise PlanError(error)
@@ -266,7 +266,8 @@ class _Repeated:
             self._seen.clear()
 
 
-def _parse_fragment(sql: str, read: str, forbidden: frozenset, what: str, text: str) -> tuple[exp.Select | None, str | None]:
+def _parse_fragment(sql: str, read: str, forbidden: frozenset, what: str,
+                    text: str) -> tuple[exp.Select | None, str | None]:
     try:
         statements = parse_guarded(sql, read, what, text)
     except (ParseError, TokenError) as exc:
