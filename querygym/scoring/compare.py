@@ -1538,15 +1538,10 @@ def _numbers_missing(pred: _Table, numbers: tuple, sig: int) -> bool:
             if not len(part):
                 continue
             for number in [v for v, key in wanted.items() if key is not None]:
-                window = abs(number) * slack
-                if part.dtype.kind == "f":
-                    low, high = float(number) - window, float(number) + window
-                else:  # whole bounds, so integers are compared with integers
-                    low, high = math.floor(number - window), math.ceil(number + window)
-                    if low < _INT64_MIN or high > _INT64_MAX:
-                        wanted[number] = None  # too far out to search: counted as found
-                        continue
-                near = part[(part >= low) & (part <= high)]
+                near = _near(part, number, slack)
+                if near is None:
+                    wanted[number] = None  # too far out to search: counted as found
+                    continue
                 if len(near) > _NEAR_CHECKED or any(
                         _number_key(x, sig) == wanted[number] for x in near.tolist()):
                     wanted[number] = None  # found
@@ -1599,20 +1594,29 @@ def _column_holds(values, value: object, sig: int) -> bool | None:
     if parts is None:
         return None
     key = _number_key(value, sig)
-    window = abs(value) * 10.0 ** (3 - sig)  # cells of equal keys lie within (see _numbers_missing)
     for part in parts:
         if not len(part):
             continue
-        if part.dtype.kind == "f":
-            low, high = float(value) - window, float(value) + window
-        else:
-            low, high = math.floor(value - window), math.ceil(value + window)
-            if low < _INT64_MIN or high > _INT64_MAX:
-                return None
-        near = part[(part >= low) & (part <= high)]
+        near = _near(part, value, 10.0 ** (3 - sig))
+        if near is None:
+            return None
         if any(_number_key(x, sig) == key for x in near.tolist()):
             return True
     return False
+
+
+def _near(part: np.ndarray, number: int | float, slack: float) -> np.ndarray | None:
+    """The cells of ``part`` (int64 or float64) within ``slack`` times ``number``'s size of it, where
+    every cell whose key can equal the number's lies (see :func:`_numbers_missing`); None when the
+    window passes the range of int64."""
+    window = abs(number) * slack
+    if part.dtype.kind == "f":
+        low, high = float(number) - window, float(number) + window
+    else:  # whole bounds, so integers are compared with integers
+        low, high = math.floor(number - window), math.ceil(number + window)
+        if low < _INT64_MIN or high > _INT64_MAX:
+            return None
+    return part[(part >= low) & (part <= high)]
 
 
 def _number_parts(values) -> list[np.ndarray] | None:
@@ -1712,11 +1716,11 @@ def _compare_as_bags(pred: _Table, gold: _Table, ordered: bool, sig: int,
     small = _compare_small(pred, gold, sig, prepared, ordered)
     if small is not None:
         return small
-    if _PRUNE_BY_VALUES and _value_missing(pred, gold, prepared, sig):
-        return _bag_comparison(pred, gold, None, ordered=ordered)
-    one_cell = _compare_one_cell(pred, gold, sig, ordered)
+    one_cell = _compare_one_cell(pred, gold, sig, ordered)  # presence and absence in one scan
     if one_cell is not None:
         return one_cell
+    if _PRUNE_BY_VALUES and _value_missing(pred, gold, prepared, sig):
+        return _bag_comparison(pred, gold, None, ordered=ordered)
     if prepared is not None:
         pred_encoded, gold_encoded = prepared.encode(pred), prepared.encoded
     else:
